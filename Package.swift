@@ -1,0 +1,55 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Data flows one way: VideoIO → FrameSampler → TemporalCompress → Engine → EventSegmenter → writers.
+// C enters the graph in exactly two places: CFFmpeg (only VideoIO imports it) and COpenBLAS
+// (only Engine imports it). DenseCore holds the value types every stage shares (exact media time,
+// RGB images) so that no stage has to link FFmpeg or BLAS to speak about them.
+let package = Package(
+    name: "densecap",
+    products: [
+        .executable(name: "densecap", targets: ["densecap"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CFFmpeg",
+            pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "DenseCore"),
+        .target(
+            name: "VideoIO",
+            dependencies: ["CFFmpeg", "DenseCore", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "FrameSampler",
+            dependencies: ["VideoIO", "DenseCore", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "Engine",
+            dependencies: ["COpenBLAS", "DenseCore", .product(name: "Logging", package: "swift-log")]
+        ),
+        .executableTarget(
+            name: "densecap",
+            dependencies: [
+                "VideoIO", "FrameSampler", "Engine", "DenseCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "DenseCoreTests", dependencies: ["DenseCore"]),
+        .testTarget(name: "VideoIOTests", dependencies: ["VideoIO", "DenseCore"]),
+        .testTarget(name: "FrameSamplerTests", dependencies: ["FrameSampler", "VideoIO", "DenseCore"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "CLITests", dependencies: ["DenseCore"]),
+    ]
+)

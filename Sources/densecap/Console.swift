@@ -1,0 +1,129 @@
+import ArgumentParser
+import Foundation
+import VideoIO
+
+/// Exit codes (sysexits.h where one fits); documented in `densecap --help` and README.
+enum Status: Int32, Comparable {
+    case success = 0
+    case failure = 1
+    case partial = 3
+    case dataError = 65
+    case noInput = 66
+    case unavailable = 69
+    case cannotCreate = 73
+
+    init(_ kind: VideoError.Kind) {
+        switch kind {
+        case .missing, .unreadable: self = .noInput
+        case .notMedia, .noVideo, .undecodable: self = .dataError
+        case .unsupportedCodec: self = .unavailable
+        case .output: self = .cannotCreate
+        }
+    }
+
+    /// Severity order: a failure outranks a partial result, which outranks success.
+    private var severity: Int {
+        switch self {
+        case .success: 0
+        case .partial: 1
+        case .failure: 3
+        default: 2
+        }
+    }
+
+    static func < (a: Status, b: Status) -> Bool { a.severity < b.severity }
+
+    var exitCode: ExitCode { ExitCode(rawValue) }
+}
+
+/// stderr writer for diagnostics and progress; stdout stays for results.
+enum Console {
+    static let stderrIsTerminal = isatty(2) != 0
+
+    static func error(_ message: String) { writeLine("densecap: error: \(message)") }
+    static func warning(_ message: String) { writeLine("densecap: warning: \(message)") }
+
+    static func writeLine(_ line: String) {
+        ProgressBar.clearLine()
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    static func stdout(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}
+
+/// A one-line progress bar with ETA on stderr, drawn only when stderr is a terminal.
+final class ProgressBar {
+    private let label: String
+    private let start = Date()
+    private var lastDraw = Date.distantPast
+    private let enabled: Bool
+    nonisolated(unsafe) private static var visible = false
+
+    init(label: String, enabled: Bool = Console.stderrIsTerminal) {
+        self.label = label
+        self.enabled = enabled
+    }
+
+    /// - Parameter fraction: 0…1 of the work done.
+    func update(_ fraction: Double, detail: String) {
+        guard enabled, Date().timeIntervalSince(lastDraw) >= 0.1 || fraction >= 1 else { return }
+        lastDraw = Date()
+        let f = min(1, max(0, fraction))
+        let width = 24
+        let filled = Int(f * Double(width))
+        let elapsed = Date().timeIntervalSince(start)
+        let eta = f > 0.001 ? elapsed * (1 - f) / f : nil
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let text = "\r\(label) [\(bar)] \(Int(f * 100))% \(clock(elapsed)) ETA \(eta.map(clock) ?? "--:--") \(detail)\u{1B}[K"
+        FileHandle.standardError.write(Data(text.utf8))
+        ProgressBar.visible = true
+    }
+
+    func finish() { ProgressBar.clearLine() }
+
+    static func clearLine() {
+        guard visible else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        visible = false
+    }
+
+    private func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600
+            ? "\(s / 3600):\(two(s / 60 % 60)):\(two(s % 60))" : "\(two(s / 60)):\(two(s % 60))"
+    }
+
+    private func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+}
+
+/// Writes `data` to `path` through a temporary file in the same directory and a rename, so a
+/// reader never sees a half-written file.
+func writeAtomically(_ data: Data, to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let temp = url.deletingLastPathComponent()
+        .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).partial")
+    do {
+        try data.write(to: temp)
+        if rename(temp.path, url.path) != 0 {
+            let message = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: temp)
+            throw VideoError(.output, path: path, reason: "cannot write: \(message)")
+        }
+    } catch let error as VideoError {
+        throw error
+    } catch {
+        try? FileManager.default.removeItem(at: temp)
+        throw VideoError(.output, path: path, reason: "cannot write: \(describe(error))")
+    }
+}
+
+/// A short message for a Foundation error (its underlying POSIX reason when there is one).
+func describe(_ error: Error) -> String {
+    let ns = error as NSError
+    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        return String(cString: strerror(Int32(underlying.code)))
+    }
+    return ns.localizedDescription
+}
