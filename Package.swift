@@ -46,10 +46,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Test videos made with the ffmpeg CLI at test time; shared by the test targets below.
+        .target(name: "TestClips", path: "Tests/TestClips", exclude: ["README.md"]),
         .testTarget(name: "DenseCoreTests", dependencies: ["DenseCore"]),
-        .testTarget(name: "VideoIOTests", dependencies: ["VideoIO", "DenseCore"]),
-        .testTarget(name: "FrameSamplerTests", dependencies: ["FrameSampler", "VideoIO", "DenseCore"]),
+        .testTarget(name: "VideoIOTests", dependencies: ["VideoIO", "DenseCore", "TestClips"]),
+        .testTarget(
+            name: "FrameSamplerTests", dependencies: ["FrameSampler", "VideoIO", "DenseCore", "TestClips"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
-        .testTarget(name: "CLITests", dependencies: ["DenseCore"]),
+        .testTarget(name: "CLITests", dependencies: ["DenseCore", "TestClips"]),
     ]
 )

@@ -181,15 +181,19 @@ public final class FrameSampler {
         // the target still answers it and no seek is needed.
         if let p = pending, target <= p.time { return }
         guard from < landing, seekPolicy.minimumSkip <= landing - from else { return }
-        try seek(to: target, from: from)
+        try seek(to: target)
     }
 
-    /// Seeks to `target`; when the first frame after the seek is past the target, the container
-    /// landed too late, so back off (1 s, 2 s, 4 s …) up to five times, then stop seeking.
-    private func seek(to target: MediaTime, from: MediaTime) throws {
+    /// Seeks to `target`; when the first frame after the seek is past the target (or there is
+    /// none), the container landed too late — without an index FFmpeg lands on any packet, and the
+    /// decoder then waits for the next key frame — so aim earlier (1 s, 2 s, 4 s, 8 s before).
+    /// If that keeps failing, rewind to the start, decode forward and stop seeking: slower, never
+    /// wrong.
+    private func seek(to target: MediaTime) throws {
+        let start = reader.info.startTime ?? .zero
         var backoff = Rational(1)
         var aim = target
-        for _ in 0..<6 {
+        for _ in 0..<5 {
             guard reader.seek(to: aim) else {
                 logger.debug("seek failed; decoding forward", metadata: ["target": "\(target)"])
                 seekingWorks = false
@@ -198,16 +202,19 @@ public final class FrameSampler {
             seekCount += 1
             pending = nil
             position = nil
-            guard let first = try reader.nextFrame() else { return }
-            position = first.time
-            pending = first
-            if first.time <= target { return }
-            if aim <= from || aim.rational.isZero { break }
+            if let first = try reader.nextFrame() {
+                position = first.time
+                pending = first
+                if first.time <= target { return }
+            }
             aim = MediaTime(target.rational - backoff)
-            if aim < from { aim = from }
             backoff = backoff * Rational(2)
+            if aim <= start { break }
         }
-        logger.debug("seeks land past their target; decoding forward from now on", metadata: ["target": "\(target)"])
+        logger.debug("seeks land past their target; decoding forward from the start", metadata: ["target": "\(target)"])
         seekingWorks = false
+        pending = nil
+        position = nil
+        reader.rewind()
     }
 }

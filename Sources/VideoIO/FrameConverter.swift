@@ -23,7 +23,7 @@ public struct OutputSize: Sendable, Equatable, CustomStringConvertible {
         guard let w = side(parts[0]) else { return nil }
         let h: Int?? = parts.count == 2 ? side(parts[1]) : .some(nil)
         guard let h else { return nil }
-        guard parts.count == 2 || w != nil else { return nil }
+        guard w != nil || (h ?? nil) != nil else { return nil }
         self.init(width: w, height: h)
     }
 

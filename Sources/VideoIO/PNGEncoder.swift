@@ -1,5 +1,6 @@
 import CFFmpeg
 import DenseCore
+import Synchronization
 
 /// Encodes RGB images as PNG with libavcodec's encoder (one context reused per picture size).
 public final class PNGEncoder {
@@ -71,7 +72,15 @@ public final class PNGEncoder {
 public enum FFmpegLogLevel: Sendable {
     case quiet, errors, warnings, verbose
 
+    private static let chosen = Atomic<Bool>(false)
+
+    /// Quiet, unless the program already chose a level.
+    static func applyDefaultOnce() {
+        if !chosen.exchange(true, ordering: .relaxed) { av_log_set_level(AV_LOG_QUIET) }
+    }
+
     public func apply() {
+        FFmpegLogLevel.chosen.store(true, ordering: .relaxed)
         switch self {
         case .quiet: av_log_set_level(AV_LOG_QUIET)
         case .errors: av_log_set_level(AV_LOG_ERROR)

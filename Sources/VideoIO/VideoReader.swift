@@ -91,6 +91,7 @@ public final class VideoReader {
         let (fmt, index) = try VideoReader.openContainer(path)
         format = fmt
         stream = fmt.pointee.streams[index]!
+        hasKeyframeIndex = avformat_index_get_entries_count(stream) > 0
         var probed = VideoReader.describe(fmt, index: index, path: path)
 
         let par = stream.pointee.codecpar!
@@ -210,6 +211,8 @@ public final class VideoReader {
     }
 
     /// Moves to the key frame at or before `time`; the next `nextFrame()` decodes forward from it.
+    /// Containers with a seek index (MP4, Matroska) land exactly there; without one (MPEG-TS)
+    /// FFmpeg searches by byte position and may land later, which `FrameSampler` corrects for.
     /// - Returns: false when the container cannot seek (the reader is then unchanged).
     @discardableResult
     public func seek(to time: MediaTime) -> Bool {
@@ -223,17 +226,32 @@ public final class VideoReader {
         return true
     }
 
+    /// Goes back to the very beginning of the stream: the first time stamp for containers with an
+    /// index (exact there), byte 0 for those without one (MPEG-TS resynchronises on it).
+    public func rewind() {
+        guard let fmt = format, let ctx = codec else { return }
+        let byteSeekable = (fmt.pointee.iformat.pointee.flags & AVFMT_NO_BYTE_SEEK) == 0
+        if hasKeyframeIndex || !(byteSeekable && av_seek_frame(fmt, -1, 0, AVSEEK_FLAG_BYTE) >= 0) {
+            let first = stream.pointee.start_time != dc_nopts_value() ? stream.pointee.start_time : 0
+            _ = av_seek_frame(fmt, stream.pointee.index, first, AVSEEK_FLAG_BACKWARD)
+        }
+        avcodec_flush_buffers(ctx)
+        draining = false
+        finished = false
+    }
+
     /// Time of the key frame at or before `time` according to the container's index, or nil when
     /// the container has no index (MPEG-TS, raw streams).
     public func keyframeTime(atOrBefore time: MediaTime) -> MediaTime? {
-        guard avformat_index_get_entries_count(stream) > 0, let ts = time.ticks(in: info.timeBase),
+        guard hasKeyframeIndex, let ts = time.ticks(in: info.timeBase),
             let entry = avformat_index_get_entry_from_timestamp(stream, ts, AVSEEK_FLAG_BACKWARD)
         else { return nil }
         return MediaTime(pts: entry.pointee.timestamp, timeBase: info.timeBase)
     }
 
-    /// True when the container has a seek index with key frames.
-    public var hasKeyframeIndex: Bool { avformat_index_get_entries_count(stream) > 0 }
+    /// True when the container came with a seek index of key frames (MP4, Matroska). Formats
+    /// without one (MPEG-TS) build a partial index while reading, which does not count.
+    public let hasKeyframeIndex: Bool
 
     /// Converts a decoded frame to packed RGB at `size`, as a player shows it (sample aspect ratio
     /// and rotation applied).
@@ -256,9 +274,9 @@ public final class VideoReader {
         }
         // Key-frame-only decoding stops at the last key frame, which says nothing about the end.
         guard !options.keyframesOnly, let last = report.lastFrameTime else { return }
-        // A container duration covers audio too; only trust it when there is no audio.
-        let declared = stream.pointee.duration != dc_nopts_value() || info.audioStreams == 0 ? info.endTime : nil
-        guard let end = declared else { return }
+        // Only the stream's own duration is a promise about this stream: a container duration
+        // covers every stream, and demuxers disagree on whether it counts from zero or the start.
+        guard stream.pointee.duration != dc_nopts_value(), stream.pointee.duration > 0, let end = info.endTime else { return }
         report.declaredEnd = end
         let frameDuration = info.averageFrameRate.flatMap { $0.reciprocal } ?? Rational(1, 25)
         // Allow the last frame's own duration, two more frames and a quarter second of slack.
@@ -282,6 +300,7 @@ public final class VideoReader {
     }
 
     static func openContainer(_ path: String) throws -> (UnsafeMutablePointer<AVFormatContext>, Int) {
+        FFmpegLogLevel.applyDefaultOnce()
         var st = stat()
         if stat(path, &st) != 0 {
             let e = errno
