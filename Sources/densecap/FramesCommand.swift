@@ -150,7 +150,10 @@ struct Frames: ParsableCommand {
         let report = reader.report
         let index = FrameIndex(source: ProbeReport(info: reader.info, scan: nil), settings: settings, frames: entries,
                                decode: .init(report: report, seeks: sampler.seekCount), complete: true)
-        if !toStdout { try writeAtomically(try index.encoded(), to: indexPath) }
+        if !toStdout {
+            try writeAtomically(try index.encoded(), to: indexPath)
+            removeStaleFrames(in: folder, keeping: Set(entries.compactMap(\.file)))
+        }
         logger.info("\(file): \(entries.count) frames → \(toStdout ? "stdout" : folder)")
         return warnAboutDamage(file, report: report) ? .partial : .success
     }
@@ -169,6 +172,15 @@ struct Frames: ParsableCommand {
             damaged = true
         }
         return damaged
+    }
+
+    /// Frames an earlier run with other settings left behind would be mistaken for this run's.
+    private func removeStaleFrames(in folder: String, keeping written: Set<String>) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        for name in names where name.hasPrefix("frame_") && name.hasSuffix(".png") && !written.contains(name) {
+            try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(name))
+        }
+        if format == .png { try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent("frames.rgb")) }
     }
 
     private func stem(of file: String) -> String {

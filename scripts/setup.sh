@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what densecap builds and tests with on Debian 12, only what is missing:
+# FFmpeg's libraries and CLI (tests make their clips with it), OpenBLAS, pkg-config.
+# Swift itself must be on PATH or in /opt/swift (Debian 12 does not package it).
+set -euo pipefail
+
+packages=(libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libopenblas-dev pkg-config ffmpeg)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    echo "setup: installing ${missing[*]}" >&2
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    if [ -x /opt/swift/usr/bin/swift ]; then
+        export PATH="/opt/swift/usr/bin:$PATH"
+    else
+        echo "setup: no Swift toolchain found (need Swift 6; put it on PATH or in /opt/swift)" >&2
+        exit 1
+    fi
+fi
