@@ -8,7 +8,7 @@ source scripts/setup.sh
 command -v valgrind >/dev/null || { sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo); "${sudo[@]}" apt-get install -y -qq valgrind >&2; }
 
 echo "== swift test under ASan/LSan" >&2
-ASAN_OPTIONS=detect_leaks=1 swift test --sanitize=address --scratch-path .build/asan 2>&1 | tee /tmp/densecap-asan.log | grep -E "Test run|ERROR: (Address|Leak)Sanitizer|SUMMARY" || true
+ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp swift test --sanitize=address --scratch-path .build/asan 2>&1 | tee /tmp/densecap-asan.log | grep -E "Test run|ERROR: (Address|Leak)Sanitizer|SUMMARY" || true
 if grep -q "ERROR: \(Address\|Leak\)Sanitizer" /tmp/densecap-asan.log; then echo "ASan/LSan: FINDINGS (see /tmp/densecap-asan.log)"; status=1; else echo "ASan/LSan: clean"; status=0; fi
 
 echo "== densecap under valgrind" >&2

@@ -96,10 +96,11 @@ public final class VideoReader {
 
         let par = stream.pointee.codecpar!
         guard let decoder = avcodec_find_decoder(par.pointee.codec_id) else {
+            // Read the tag before closing: the parameters belong to the format context.
+            let reason = "unsupported video codec '\(probed.codec)'\(VideoReader.fourCC(par.pointee.codec_tag)): this FFmpeg build has no decoder for it"
             var f: UnsafeMutablePointer<AVFormatContext>? = fmt
             avformat_close_input(&f)
-            throw VideoError(.unsupportedCodec, path: path,
-                reason: "unsupported video codec '\(probed.codec)'\(VideoReader.fourCC(par.pointee.codec_tag)): this FFmpeg build has no decoder for it")
+            throw VideoError(.unsupportedCodec, path: path, reason: reason)
         }
         guard let ctx = avcodec_alloc_context3(decoder) else {
             var f: UnsafeMutablePointer<AVFormatContext>? = fmt
