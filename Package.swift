@@ -3,8 +3,8 @@ import PackageDescription
 
 // Data flows one way: VideoIO → FrameSampler → TemporalCompress → Engine → EventSegmenter → writers.
 // C enters the graph in exactly two places: CFFmpeg (only VideoIO imports it) and COpenBLAS
-// (only Engine imports it). DenseCore holds the value types every stage shares (exact media time,
-// RGB images) so that no stage has to link FFmpeg or BLAS to speak about them.
+// (DenseCore's tensor kernels and Engine's BLAS runtime). DenseCore holds the value types every
+// stage shares (exact media time, RGB images, tensors) so no stage links FFmpeg to speak of them.
 let package = Package(
     name: "densecap",
     products: [
@@ -25,7 +25,7 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        .target(name: "DenseCore"),
+        .target(name: "DenseCore", dependencies: ["COpenBLAS"]),
         .target(
             name: "VideoIO",
             dependencies: ["CFFmpeg", "DenseCore", .product(name: "Logging", package: "swift-log")]
@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(
             name: "FrameSamplerTests", dependencies: ["FrameSampler", "VideoIO", "DenseCore", "TestClips"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "DenseCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["DenseCore", "TestClips"]),
     ]
 )

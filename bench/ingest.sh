@@ -213,30 +213,69 @@ if ((!PEERS_ONLY)); then
 fi
 
 # ---------------------------------------------------------------------------------------------
+# Run metadata (collected first so that a broken tool fails before the long runs)
+# ---------------------------------------------------------------------------------------------
+
+machine=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
+mem_gib=$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
+ffmpeg_version=$(ffmpeg -version | sed -n '1s/ Copyright.*//p')
+opencv_info=$("$VENV/bin/python" -c '
+import re, cv2
+m = re.search(r"avcodec:\s*YES\s*\(([^)]*)\)", cv2.getBuildInformation())
+print("opencv-python-headless", cv2.__version__ + ", libavcodec", m.group(1) if m else "?")')
+rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "no commit")
+if [[ -n "$(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
+    rev="$rev+dirty"
+fi
+if ((PEERS_ONLY)); then
+    openblas="openblas: n/a (decode benchmark; BENCH_PEERS_ONLY=1, densecap not run)"
+elif "$DENSECAP" --help 2>&1 | grep -qE '^[[:space:]]+doctor([[:space:]]|$)'; then
+    openblas=$("$DENSECAP" doctor 2>&1 || true)
+else
+    openblas="openblas: n/a (decode benchmark)"
+fi
+
+args=("$@")
+repro="bench/ingest.sh${args[*]:+ ${args[*]}}"
+((PEERS_ONLY)) && repro="BENCH_PEERS_ONLY=1 $repro"
+[[ "$REPEAT" != 2 ]] && repro="BENCH_REPEAT=$REPEAT $repro"
+
+# ---------------------------------------------------------------------------------------------
 # Timing
 # ---------------------------------------------------------------------------------------------
 
-declare -A WALL RSS FRAMES CMD
+declare -A WALL RSS CPU FRAMES CMD
 ROWS=()
 
-# time_row KEY REPS CMD...: keeps the fastest of REPS runs in WALL[KEY] / RSS[KEY] (KiB).
+# shell_words ARGS...: the command line as one string, quoting only the words that need it.
+shell_words() {
+    local word out=()
+    for word in "$@"; do
+        if [[ "$word" =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then out+=("$word"); else out+=("'${word//\'/\'\\\'\'}'"); fi
+    done
+    echo "${out[*]}"
+}
+
+# time_row KEY REPS CMD...: keeps the fastest of REPS runs in WALL[KEY] (s), RSS[KEY] (KiB) and
+# CPU[KEY] (user + system s).
 time_row() {
-    local key=$1 reps=$2 i wall rss errlog
+    local key=$1 reps=$2 i wall rss user sys errlog
     shift 2
     ROWS+=("$key")
-    CMD[$key]=$(printf '%q ' "$@")
+    CMD[$key]=$(shell_words "$@")
     for ((i = 1; i <= reps; i++)); do
         errlog="$LOGDIR/$key.$i.stderr"
         log "$key: run $i/$reps"
-        if ! /usr/bin/time -f '%e %M' -o "$errlog.time" "$@" >/dev/null 2>"$errlog"; then
+        if ! /usr/bin/time -f '%e %M %U %S' -o "$errlog.time" "$@" >/dev/null 2>"$errlog"; then
             tail -n 20 "$errlog" >&2
             die "$key failed (run $i); full stderr in $errlog"
         fi
-        read -r wall rss <"$errlog.time"
-        log "$key: run $i: ${wall} s, $((rss / 1024)) MiB"
+        read -r wall rss user sys < <(tail -n 1 "$errlog.time")
+        log "$key: run $i: ${wall} s wall, $user + $sys s CPU, $((rss / 1024)) MiB"
         if [[ -z "${WALL[$key]:-}" ]] || awk -v a="$wall" -v b="${WALL[$key]}" 'BEGIN { exit !(a < b) }'; then
             WALL[$key]=$wall
             RSS[$key]=$rss
+            CPU[$key]=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
         fi
         # opencv_seek.py reports what it read; densecap and ffmpeg rows rely on BENCH_VERIFY.
         if grep -q '^opencv_seek: frames=' "$errlog"; then
@@ -253,7 +292,7 @@ time_row() {
 }
 
 CLIP_NAME=$(basename "$CLIP")
-CLIP_SECONDS=$(manifest_field "$CLIP" 3)
+CLIP_SECONDS=$(manifest_field "$CLIP" 3 | awk '{ printf "%.2f", $1 }')
 log "warming the page cache with $CLIP_NAME"
 cat "$CLIP" >/dev/null
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -283,8 +322,12 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---------------------------------------------------------------------------------------------
 
 calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
-ratio_check() { # ratio_check VALUE OP LIMIT -> PASS/FAIL
-    if awk -v v="$1" -v l="$3" "BEGIN { exit !(v $2 l) }"; then echo PASS; else echo FAIL; fi
+# target_row TEXT NUMERATOR DENOMINATOR OP LIMIT: one row of the targets table; the check uses the
+# unrounded ratio.
+target_row() {
+    local result=FAIL
+    if awk -v n="$2" -v d="$3" -v l="$5" "BEGIN { exit !(n / d $4 l) }"; then result=PASS; fi
+    echo "| $1 | $(calc "$2 / $3")× | $result |"
 }
 
 declare -A LABEL=(
@@ -295,30 +338,6 @@ declare -A LABEL=(
     [densecap_full]="densecap, full decode"
     [densecap_1fps_2h]="densecap, ${SAMPLE_FPS} fps, 2-hour clip (1 run)"
 )
-
-machine=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
-mem_gib=$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
-ffmpeg_version=$(ffmpeg -version | sed -n '1s/ Copyright.*//p')
-opencv_info=$("$VENV/bin/python" -c '
-import re, cv2
-m = re.search(r"avcodec:\s*YES\s*\(([^)]*)\)", cv2.getBuildInformation())
-print(f"opencv-python-headless {cv2.__version__}, libavcodec {m.group(1) if m else \"?\"}")')
-rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "no commit")
-if [[ -n "$(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
-    rev="$rev+dirty"
-fi
-if ((PEERS_ONLY)); then
-    openblas="openblas: n/a (decode benchmark; BENCH_PEERS_ONLY=1, densecap not run)"
-elif "$DENSECAP" --help 2>&1 | grep -qE '^[[:space:]]+doctor([[:space:]]|$)'; then
-    openblas=$("$DENSECAP" doctor 2>&1 || true)
-else
-    openblas="openblas: n/a (decode benchmark)"
-fi
-
-args=("$@")
-repro="bench/ingest.sh${args[*]:+ ${args[*]}}"
-((PEERS_ONLY)) && repro="BENCH_PEERS_ONLY=1 $repro"
-[[ "$REPEAT" != 2 ]] && repro="BENCH_REPEAT=$REPEAT $repro"
 
 if ((QUICK)); then
     RESULTS="$BENCH_DIR/ingest-results-quick.md"
@@ -337,19 +356,19 @@ report() {
     ((PEERS_ONLY)) && not_run=" (not run)"
     echo "- densecap: $rev$not_run"
     echo "- Clip: $(manifest_field "$CLIP" 1): ${CLIP_SECONDS} s, $(manifest_field "$CLIP" 4) frames, $(manifest_field "$CLIP" 5) keyframes, $(($(manifest_field "$CLIP" 2) / 1048576)) MiB ($(manifest_field "$CLIP" 6)); libx264 -preset veryfast -crf 23 -g 250 -keyint_min 25"
-    ((!SKIP_2H)) && echo "- 2-hour clip: $(manifest_field "$CLIP2H" 1): $(manifest_field "$CLIP2H" 3) s, $(manifest_field "$CLIP2H" 4) frames, $(manifest_field "$CLIP2H" 5) keyframes, $(($(manifest_field "$CLIP2H" 2) / 1048576)) MiB"
-    echo "- Timing: \`/usr/bin/time -f '%e %M'\`, stdout to /dev/null, fastest of $REPEAT runs"
+    ((!SKIP_2H)) && echo "- 2-hour clip: $(manifest_field "$CLIP2H" 1): $(calc "$(manifest_field "$CLIP2H" 3)") s, $(manifest_field "$CLIP2H" 4) frames, $(manifest_field "$CLIP2H" 5) keyframes, $(($(manifest_field "$CLIP2H" 2) / 1048576)) MiB"
+    echo "- Timing: \`/usr/bin/time -f '%e %M %U %S'\` (wall, peak RSS, user + system CPU), tool stdout to /dev/null, fastest of $REPEAT run(s) by wall time"
     echo "- Reproduce: \`$repro\`"
     echo
     echo '```'
     echo "$openblas"
     echo '```'
     echo
-    echo "| run | wall s | × realtime | peak RSS MiB | × ffmpeg time | frames out |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| run | wall s | CPU s | × realtime | peak RSS MiB | × ffmpeg time | frames out |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
     for key in "${ROWS[@]}"; do
         wall=${WALL[$key]}
-        mib=$(calc "${RSS[$key]} / 1024")
+        mib=$(awk -v k="${RSS[$key]}" 'BEGIN { printf "%.1f", k / 1024 }')
         if [[ "$key" == *_2h ]]; then
             vs="–"
             rt=$(calc "$(manifest_field "$CLIP2H" 3) / $wall")
@@ -358,7 +377,7 @@ report() {
             rt=$(calc "$CLIP_SECONDS / $wall")
         fi
         frames=${FRAMES[$key]:-–}
-        echo "| ${LABEL[$key]} | $wall | $rt | $mib | $vs | $frames |"
+        echo "| ${LABEL[$key]} | $wall | ${CPU[$key]} | $rt | $mib | $vs | $frames |"
     done
     echo
     [[ -n "$FULL_NOTE" ]] && { echo "$FULL_NOTE"; echo; }
@@ -369,23 +388,22 @@ report() {
         echo "| keyframes ≥ 5× faster than full decode | – | not run (peers only) |"
         echo "| peak RSS 2 h ≤ 1.2× 10 min | – | not run (peers only) |"
     else
-        local r
-        r=$(calc "${WALL[densecap_1fps]} / $ff")
-        echo "| densecap ${SAMPLE_FPS} fps ≤ 1.0× ffmpeg time | ${r}× | $(ratio_check "$r" '<=' 1.0) |"
-        r=$(calc "${WALL[densecap_full]} / ${WALL[densecap_keyframes]}")
-        echo "| keyframes ≥ 5× faster than full decode | ${r}× | $(ratio_check "$r" '>=' 5.0) |"
+        target_row "densecap ${SAMPLE_FPS} fps ≤ 1.0× ffmpeg time" \
+            "${WALL[densecap_1fps]}" "$ff" '<=' 1.0
+        target_row "keyframes ≥ 5× faster than full decode" \
+            "${WALL[densecap_full]}" "${WALL[densecap_keyframes]}" '>=' 5.0
         if ((SKIP_2H)); then
             echo "| peak RSS 2 h ≤ 1.2× 10 min | – | skipped |"
         else
-            r=$(calc "${RSS[densecap_1fps_2h]} / ${RSS[densecap_1fps]}")
-            echo "| peak RSS 2 h ≤ 1.2× 10 min | ${r}× | $(ratio_check "$r" '<=' 1.2) |"
+            target_row "peak RSS 2 h ≤ 1.2× 10 min" \
+                "${RSS[densecap_1fps_2h]}" "${RSS[densecap_1fps]}" '<=' 1.2
         fi
     fi
     echo
     echo "Commands:"
     echo
     for key in "${ROWS[@]}"; do
-        echo "- ${LABEL[$key]}: \`${CMD[$key]% }> /dev/null\`"
+        echo "- ${LABEL[$key]}: \`${CMD[$key]} > /dev/null\`"
     done
 }
 
