@@ -1,0 +1,60 @@
+/// Scaled dot-product attention with grouped key/value heads, on raw key/value buffers so a KV
+/// cache can be attended without copying.
+///
+/// - Parameters:
+///   - q: `[L, heads × d]` queries for the last `L` of `keyCount` positions
+///   - keys, values: `keyCount` rows of `kvHeads × d` (row stride `kvHeads × d`)
+///   - causal: query `i` sees keys `0 … keyCount − L + i` (a prefix already in the cache plus
+///     itself); otherwise every key
+/// - Returns: `[L, heads × d]`; query head `h` uses key/value head `h / (heads / kvHeads)`.
+public func attention(
+    q: Tensor, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyCount: Int,
+    heads: Int, kvHeads: Int, headDim d: Int, causal: Bool
+) -> Tensor {
+    let L = q.shape[0]
+    precondition(q.rank == 2 && q.shape[1] == heads * d && heads % kvHeads == 0 && keyCount >= L,
+        "attention: q \(q.shape), heads \(heads)/\(kvHeads), head dim \(d), \(keyCount) keys")
+    let group = heads / kvHeads
+    let offset = keyCount - L
+    let scale = 1 / Float(d).squareRoot()
+    var out = Tensor(zeros: [L, heads * d])
+    var scores = [Float](repeating: 0, count: L * keyCount)
+    q.scalars.withUnsafeBufferPointer { qp in
+        out.scalars.withUnsafeMutableBufferPointer { op in
+            scores.withUnsafeMutableBufferPointer { sp in
+                let sp = sp
+                for h in 0..<heads {
+                    let g = h / group
+                    // scores [L, keyCount] = q_h · k_gᵀ · scale
+                    sgemm(transposeB: true, m: L, n: keyCount, k: d, alpha: scale,
+                          a: qp.baseAddress! + h * d, lda: heads * d, b: keys + g * d, ldb: kvHeads * d,
+                          c: sp.baseAddress!, ldc: keyCount)
+                    Numerics.parallelFor(L, costPerItem: 4 * keyCount) { range in
+                        for i in range {
+                            let row = sp.baseAddress! + i * keyCount
+                            let visible = causal ? offset + i + 1 : keyCount
+                            softmaxInPlace(row, count: visible)
+                            for j in visible..<keyCount { row[j] = 0 }  // masked: no weight
+                        }
+                    }
+                    // out_h [L, d] = P · v_g
+                    sgemm(transposeB: false, m: L, n: d, k: keyCount,
+                          a: sp.baseAddress!, lda: keyCount, b: values + g * d, ldb: kvHeads * d,
+                          c: op.baseAddress! + h * d, ldc: heads * d)
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// `attention` on tensors: keys and values `[keyCount, kvHeads × d]`.
+public func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, kvHeads: Int, headDim d: Int, causal: Bool) -> Tensor {
+    precondition(k.shape == v.shape && k.rank == 2 && k.shape[1] == kvHeads * d, "attention: k \(k.shape), v \(v.shape)")
+    return k.scalars.withUnsafeBufferPointer { kp in
+        v.scalars.withUnsafeBufferPointer { vp in
+            attention(q: q, keys: kp.baseAddress!, values: vp.baseAddress!, keyCount: k.shape[0],
+                      heads: heads, kvHeads: kvHeads, headDim: d, causal: causal)
+        }
+    }
+}

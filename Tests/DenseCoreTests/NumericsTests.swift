@@ -1,0 +1,127 @@
+import Testing
+
+@testable import DenseCore
+
+/// Seeded uniform values in [lo, hi) (SplitMix64), so every machine tests the same numbers.
+func randomTensor(_ shape: [Int], seed: UInt64, in range: ClosedRange<Float> = -2...2) -> Tensor {
+    var state = seed
+    let values = (0..<shape.reduce(1, *)).map { _ -> Float in
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return range.lowerBound + Float(z >> 40) / Float(1 << 24) * (range.upperBound - range.lowerBound)
+    }
+    return Tensor(shape: shape, scalars: values)
+}
+
+/// Normalised mean squared error Σ(a−e)² / Σe² (llama.cpp's test-backend-ops measure).
+func nmse(_ a: Tensor, _ e: Tensor) -> Double {
+    precondition(a.shape == e.shape, "nmse: \(a.shape) vs \(e.shape)")
+    var num = 0.0, den = 0.0
+    for (x, y) in zip(a.scalars, e.scalars) {
+        num += Double(x - y) * Double(x - y)
+        den += Double(y) * Double(y)
+    }
+    return den == 0 ? num : num / den
+}
+
+func maxAbsDiff(_ a: Tensor, _ e: Tensor) -> Float {
+    zip(a.scalars, e.scalars).map { abs($0 - $1) }.max() ?? 0
+}
+
+@Suite(.serialized) struct FastKernelsMatchReference {
+    @Test(arguments: [(1, 7, 5), (3, 64, 48), (17, 96, 130), (64, 256, 33)])
+    func linear(m: Int, k: Int, n: Int) {
+        let x = randomTensor([m, k], seed: 1), w = randomTensor([n, k], seed: 2), b = randomTensor([n], seed: 3)
+        #expect(nmse(DenseCore.linear(x, weight: w, bias: b), Reference.linear(x, weight: w, bias: b)) < 1e-10)
+        #expect(nmse(DenseCore.linear(x, weight: w), Reference.linear(x, weight: w, bias: nil)) < 1e-10)
+    }
+
+    @Test func linearFlattensLeadingDimensions() {
+        let x = randomTensor([2, 3, 8], seed: 4), w = randomTensor([5, 8], seed: 5)
+        let y = DenseCore.linear(x, weight: w)
+        #expect(y.shape == [2, 3, 5])
+        #expect(nmse(y.reshaped([6, 5]), Reference.linear(x.reshaped([6, 8]), weight: w, bias: nil)) < 1e-10)
+    }
+
+    @Test func matmulMatchesLinearOfTranspose() {
+        let a = randomTensor([9, 13], seed: 6), b = randomTensor([13, 4], seed: 7)
+        var bt = Tensor(zeros: [4, 13])
+        for i in 0..<13 { for j in 0..<4 { bt.scalars[j * 13 + i] = b.scalars[i * 4 + j] } }
+        #expect(nmse(matmul(a, b), Reference.linear(a, weight: bt, bias: nil)) < 1e-10)
+    }
+
+    @Test(arguments: [(1, 16), (5, 64), (300, 1536)])
+    func norms(rows: Int, h: Int) {
+        let x = randomTensor([rows, h], seed: 8), w = randomTensor([h], seed: 9), b = randomTensor([h], seed: 10)
+        #expect(nmse(rmsNorm(x, weight: w, eps: 1e-6), Reference.rmsNorm(x, weight: w, eps: 1e-6)) < 1e-12)
+        #expect(nmse(layerNorm(x, weight: w, bias: b, eps: 1e-5), Reference.layerNorm(x, weight: w, bias: b, eps: 1e-5)) < 1e-12)
+    }
+
+    @Test func softmaxIsStableForLargeValues() {
+        let x = randomTensor([7, 50], seed: 11, in: -80...80)
+        #expect(nmse(softmax(x), Reference.softmax(x)) < 1e-12)
+        let huge = Tensor(shape: [1, 3], scalars: [1000, 1000, -.infinity])
+        #expect(softmax(huge).scalars == [0.5, 0.5, 0])
+    }
+
+    @Test(arguments: [Activation.silu, .geluErf, .geluTanh])
+    func activations(a: Activation) {
+        let x = randomTensor([40_000], seed: 12, in: -8...8)  // large enough to run in parallel
+        #expect(maxAbsDiff(apply(a, x), Reference.activation(a, x)) < 2e-6)
+    }
+
+    @Test func swiGLU() {
+        var gate = randomTensor([3, 40], seed: 13), up = randomTensor([3, 40], seed: 14)
+        let expected = zip(Reference.activation(.silu, gate).scalars, up.scalars).map { $0 * $1 }
+        siluMultiply(&gate, up)
+        #expect(maxAbsDiff(gate, Tensor(shape: [3, 40], scalars: expected)) < 1e-6)
+        up = randomTensor([3, 40], seed: 15)
+        var sum = gate
+        addInPlace(&sum, up)
+        #expect(sum.scalars == zip(gate.scalars, up.scalars).map(+))
+    }
+
+    @Test(arguments: [(4, 16, 0), (3, 128, 1000)])
+    func rotary(heads: Int, d: Int, start: Int) {
+        let tokens = 6
+        var x = randomTensor([tokens, heads * d], seed: 16)
+        let expected = Reference.rotary(x, heads: heads, positions: Array(start..<start + tokens), theta: 1_000_000)
+        let (c, s) = ropeTables(positions: start..<start + tokens, headDim: d, theta: 1_000_000)
+        applyRotary(&x, heads: heads, cos: c, sin: s)
+        // The fast path forms angles in Float32 as PyTorch does; the reference in Double.
+        #expect(maxAbsDiff(x, expected) < 5e-4)
+    }
+
+    @Test(arguments: [(1, 1, false), (5, 5, true), (3, 8, true), (6, 6, false), (1, 9, true)])
+    func groupedAttention(queries: Int, keys: Int, causal: Bool) {
+        let (heads, kvHeads, d) = (4, 2, 8)
+        let q = randomTensor([queries, heads * d], seed: 17)
+        let k = randomTensor([keys, kvHeads * d], seed: 18), v = randomTensor([keys, kvHeads * d], seed: 19)
+        let fast = attention(q: q, k: k, v: v, heads: heads, kvHeads: kvHeads, headDim: d, causal: causal)
+        let slow = Reference.attention(q: q, k: k, v: v, heads: heads, kvHeads: kvHeads, headDim: d, causal: causal)
+        #expect(nmse(fast, slow) < 1e-10)
+        #expect(!fast.scalars.contains { $0.isNaN })
+    }
+
+    @Test func gather() {
+        let table = randomTensor([10, 4], seed: 20)
+        let g = gatherRows(table, [3, 0, 3])
+        #expect(g.shape == [3, 4])
+        #expect(Array(g.scalars[0..<4]) == Array(table.scalars[12..<16]))
+        #expect(Array(g.scalars[8..<12]) == Array(table.scalars[12..<16]))
+    }
+
+    @Test func threadCountDoesNotChangeResults() {
+        let x = randomTensor([257, 300], seed: 21), w = randomTensor([300], seed: 22)
+        Numerics.setThreads(1)
+        let one = rmsNorm(x, weight: w, eps: 1e-6)
+        Numerics.setThreads(2)
+        let two = rmsNorm(x, weight: w, eps: 1e-6)
+        Numerics.setThreads(0)
+        #expect(one == two)
+        #expect(Numerics.threads == Numerics.availableCores)
+    }
+}
