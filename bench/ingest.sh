@@ -199,11 +199,15 @@ fi
 
 FULL_ARGS=(--all)
 FULL_NOTE=""
+DENSECAP_ORIGIN="not run"
 if ((!PEERS_ONLY)); then
     if [[ -z "${DENSECAP:-}" ]]; then
         log "swift build -c release (incremental)"
         (cd "$REPO" && swift build -c release >&2)
         DENSECAP="$REPO/.build/release/densecap"
+        DENSECAP_ORIGIN="built from this checkout"
+    else
+        DENSECAP_ORIGIN="DENSECAP=$DENSECAP, not rebuilt"
     fi
     [[ -x "$DENSECAP" ]] || die "densecap binary not found at $DENSECAP (set DENSECAP or BENCH_PEERS_ONLY=1)"
     if ! "$DENSECAP" frames --help 2>&1 | grep -qE -- '(^|[[:space:],])--all([[:space:],=]|$)'; then
@@ -352,9 +356,9 @@ report() {
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "- Machine: $machine, $(nproc) cores, $mem_gib GiB RAM, $(uname -sr); load average $LOAD_START at start, $LOAD_END at end"
     echo "- $ffmpeg_version; $opencv_info"
-    local not_run=""
-    ((PEERS_ONLY)) && not_run=" (not run)"
-    echo "- densecap: $rev$not_run"
+    local version=""
+    ((PEERS_ONLY)) || version=" $("$DENSECAP" --version 2>&1 || true),"
+    echo "- densecap:$version checkout $rev ($DENSECAP_ORIGIN)"
     echo "- Clip: $(manifest_field "$CLIP" 1): ${CLIP_SECONDS} s, $(manifest_field "$CLIP" 4) frames, $(manifest_field "$CLIP" 5) keyframes, $(($(manifest_field "$CLIP" 2) / 1048576)) MiB ($(manifest_field "$CLIP" 6)); libx264 -preset veryfast -crf 23 -g 250 -keyint_min 25"
     ((!SKIP_2H)) && echo "- 2-hour clip: $(manifest_field "$CLIP2H" 1): $(calc "$(manifest_field "$CLIP2H" 3)") s, $(manifest_field "$CLIP2H" 4) frames, $(manifest_field "$CLIP2H" 5) keyframes, $(($(manifest_field "$CLIP2H" 2) / 1048576)) MiB"
     echo "- Timing: \`/usr/bin/time -f '%e %M %U %S'\` (wall, peak RSS, user + system CPU), tool stdout to /dev/null, fastest of $REPEAT run(s) by wall time"
