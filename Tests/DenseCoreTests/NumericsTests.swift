@@ -125,3 +125,31 @@ func maxAbsDiff(_ a: Tensor, _ e: Tensor) -> Float {
         #expect(Numerics.threads == Numerics.availableCores)
     }
 }
+
+@Suite struct BFloat16WeightTests {
+    /// bf16 bit patterns of seeded values (truncated Float32s).
+    func bf16(_ shape: [Int], seed: UInt64) -> [UInt16] {
+        randomTensor(shape, seed: seed).scalars.map { UInt16($0.bitPattern >> 16) }
+    }
+
+    @Test func widensExactly() {
+        let bits: [UInt16] = [0x3F80, 0xBF80, 0x0000, 0x8000, 0x7F80, 0xFF80, 0x0001, 0x4049]
+        let w = widenBFloat16(bits)
+        #expect(Array(w.prefix(4)) == [1, -1, 0, -0])
+        #expect(w[4] == .infinity && w[5] == -.infinity)
+        #expect(w[6] == Float(bitPattern: 0x0001_0000))  // subnormal kept
+        #expect(w[7] == 3.140625)
+    }
+
+    /// The streaming kernel (m ≤ 4) and the widen + GEMM path (m > 4) agree with the naive
+    /// product on the widened weights, including columns that are not a multiple of 16 or 32.
+    @Test(arguments: [(1, 48, 7), (1, 1536, 300), (3, 37, 50), (4, 70, 9), (9, 64, 33)])
+    func linearOnBFloat16(m: Int, k: Int, n: Int) {
+        let bits = bf16([n, k], seed: 30)
+        let weight = WeightMatrix(rows: n, cols: k, storage: .bfloat16(bits))
+        let x = randomTensor([m, k], seed: 31), b = randomTensor([n], seed: 32)
+        let expected = Reference.linear(x, weight: weight.tensor, bias: b)
+        #expect(nmse(linear(x, weight: weight, bias: b), expected) < 1e-11)
+        #expect(nmse(linear(x, weight: WeightMatrix(weight.tensor), bias: b), expected) < 1e-11)
+    }
+}

@@ -1,0 +1,131 @@
+/// A weight matrix `[rows, cols]` in the precision the checkpoint stores it.
+///
+/// Published NVILA weights are bf16. Keeping them so halves the memory they take and the bytes the
+/// bandwidth-bound decode step streams per token; GEMMs over many rows (prefill) widen to Float32
+/// on the fly and run on OpenBLAS. bf16 → f32 is exact, so both paths compute the same products.
+public struct WeightMatrix: Sendable {
+    public enum Storage: Sendable {
+        case float32([Float])
+        /// Raw bfloat16 bit patterns (the upper half of a Float32).
+        case bfloat16([UInt16])
+    }
+
+    public let rows: Int
+    public let cols: Int
+    public let storage: Storage
+
+    public init(rows: Int, cols: Int, storage: Storage) {
+        let count: Int
+        switch storage {
+        case .float32(let v): count = v.count
+        case .bfloat16(let v): count = v.count
+        }
+        precondition(rows * cols == count, "WeightMatrix \(rows)×\(cols) needs \(rows * cols) values, got \(count)")
+        self.rows = rows
+        self.cols = cols
+        self.storage = storage
+    }
+
+    public init(_ tensor: Tensor) {
+        precondition(tensor.rank == 2, "WeightMatrix from a tensor of shape \(tensor.shape)")
+        self.init(rows: tensor.shape[0], cols: tensor.shape[1], storage: .float32(tensor.scalars))
+    }
+
+    public var shape: [Int] { [rows, cols] }
+
+    /// The matrix as a Float32 tensor (a copy for bf16).
+    public var tensor: Tensor {
+        switch storage {
+        case .float32(let v): return Tensor(shape: shape, scalars: v)
+        case .bfloat16(let v): return Tensor(shape: shape, scalars: widenBFloat16(v))
+        }
+    }
+}
+
+/// bf16 bit patterns → Float32, exactly.
+public func widenBFloat16(_ bits: [UInt16]) -> [Float] {
+    [Float](unsafeUninitializedCapacity: bits.count) { out, count in
+        bits.withUnsafeBufferPointer { src in
+            let src = src
+            let out = out
+            Numerics.parallelFor(src.count, costPerItem: 1) { range in
+                for i in range { out[i] = Float(bitPattern: UInt32(src[i]) << 16) }
+            }
+        }
+        count = bits.count
+    }
+}
+
+/// Rows up to which `linear` uses the streaming bf16 kernel instead of widening + GEMM: the
+/// decode step has one row; a GEMM only pays once the widened weights are reused by many rows.
+public let streamingRowLimit = 4
+
+/// `y = x · Wᵀ + b` with `W` in its stored precision.
+/// - Parameters: x `[…, cols]`, bias `[rows]`. - Returns: `[…, rows]`
+public func linear(_ x: Tensor, weight: WeightMatrix, bias: Tensor? = nil) -> Tensor {
+    switch weight.storage {
+    case .float32(let values):
+        return linear(x, weight: Tensor(shape: weight.shape, scalars: values), bias: bias)
+    case .bfloat16(let bits):
+        let k = weight.cols
+        precondition(x.shape.last == k, "linear: x \(x.shape) vs weight \(weight.shape)")
+        let m = x.count / max(k, 1)
+        if m > streamingRowLimit {
+            return linear(x, weight: Tensor(shape: weight.shape, scalars: widenBFloat16(bits)), bias: bias)
+        }
+        var out = Tensor(zeros: Array(x.shape.dropLast()) + [weight.rows])
+        x.scalars.withUnsafeBufferPointer { xp in
+            bits.withUnsafeBufferPointer { wp in
+                out.scalars.withUnsafeMutableBufferPointer { op in
+                    for r in 0..<m {
+                        gemvBFloat16(x: xp.baseAddress! + r * k, weights: wp.baseAddress!, rows: weight.rows, cols: k,
+                                     out: op.baseAddress! + r * weight.rows)
+                    }
+                }
+            }
+        }
+        if let bias { addRowVector(&out, bias) }
+        return out
+    }
+}
+
+/// `out[j] = Σ_i x[i] · W[j, i]` for bf16 `W` `[rows, cols]`, streaming each row once, rows split
+/// over the threads. Bandwidth-bound: 2 bytes per weight instead of 4.
+public func gemvBFloat16(x: UnsafePointer<Float>, weights: UnsafePointer<UInt16>, rows: Int, cols: Int, out: UnsafeMutablePointer<Float>) {
+    let shared = UncheckedSendable((x, weights, out))
+    Numerics.parallelFor(rows, costPerItem: cols) { range in
+        let (x, weights, out) = shared.value
+        let vectorCols = cols & ~15
+        for j in range {
+            let row = weights + j * cols
+            var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
+            var i = 0
+            while i + 32 <= vectorCols {
+                acc0.addProduct(load16(x + i), widen16(row + i))
+                acc1.addProduct(load16(x + i + 16), widen16(row + i + 16))
+                i += 32
+            }
+            if i < vectorCols {
+                acc0.addProduct(load16(x + i), widen16(row + i))
+                i += 16
+            }
+            var sum = (acc0 + acc1).sum()
+            while i < cols {
+                sum += x[i] * Float(bitPattern: UInt32(row[i]) << 16)
+                i += 1
+            }
+            out[j] = sum
+        }
+    }
+}
+
+@inline(__always)
+private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always)
+private func widen16(_ p: UnsafePointer<UInt16>) -> SIMD16<Float> {
+    let halves = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt16>.self)
+    return unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: halves) &<< 16, to: SIMD16<Float>.self)
+}
