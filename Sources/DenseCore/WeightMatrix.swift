@@ -129,3 +129,20 @@ private func widen16(_ p: UnsafePointer<UInt16>) -> SIMD16<Float> {
     let halves = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt16>.self)
     return unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: halves) &<< 16, to: SIMD16<Float>.self)
 }
+
+/// Rows `ids` of `table` `[rows, cols]` as Float32 → `[ids.count, cols]` (embedding lookup).
+/// - Precondition: every id is a valid row (callers check user-supplied ids first).
+public func gatherRows(_ table: WeightMatrix, _ ids: [Int]) -> Tensor {
+    switch table.storage {
+    case .float32(let values):
+        return gatherRows(Tensor(shape: table.shape, scalars: values), ids)
+    case .bfloat16(let bits):
+        let h = table.cols
+        var out = Tensor(zeros: [ids.count, h])
+        for (r, id) in ids.enumerated() {
+            precondition(id >= 0 && id < table.rows, "gatherRows: id \(id) outside \(table.rows) rows")
+            for i in 0..<h { out.scalars[r * h + i] = Float(bitPattern: UInt32(bits[id * h + i]) << 16) }
+        }
+        return out
+    }
+}

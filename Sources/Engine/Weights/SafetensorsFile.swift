@@ -151,6 +151,25 @@ public final class SafetensorsFile: @unchecked Sendable {
         return Tensor(shape: entry.shape, scalars: scalars)
     }
 
+    /// Reads the 2-D tensor `name` keeping bf16 as stored bits (F32 as is, F16 widened).
+    /// - Throws: `WeightError.missing`, `.unsupportedDType`, or `.shapeMismatch` if not 2-D.
+    public func matrix(_ name: String) throws -> WeightMatrix {
+        guard let entry = entries[name] else { throw WeightError.missing(name: name, file: path) }
+        guard entry.shape.count == 2 else {
+            throw WeightError.shapeMismatch(name: name, expected: [-1, -1], found: entry.shape, file: path)
+        }
+        let (rows, cols) = (entry.shape[0], entry.shape[1])
+        guard entry.dtype == .bf16 else {
+            return WeightMatrix(rows: rows, cols: cols, storage: .float32(try tensor(name).scalars))
+        }
+        let source = UnsafeRawBufferPointer(start: base + entry.offset, count: entry.byteCount)
+        let bits = [UInt16](unsafeUninitializedCapacity: entry.count) { buffer, initialized in
+            UnsafeMutableRawBufferPointer(buffer).copyMemory(from: source)  // little-endian host
+            initialized = entry.count
+        }
+        return WeightMatrix(rows: rows, cols: cols, storage: .bfloat16(bits))
+    }
+
     // MARK: - Widening
 
     /// BF16 is the top half of a Float32: shifting the bits back is exact for every value.

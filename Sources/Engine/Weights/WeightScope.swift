@@ -32,6 +32,11 @@ public struct WeightScope: Sendable {
         try source.tensor(fullName(name), shape: shape)
     }
 
+    /// The matrix `prefix.name` in its stored precision, checked to have exactly `shape`.
+    public func matrix(_ name: String, shape: [Int]) throws -> WeightMatrix {
+        try source.matrix(fullName(name), shape: shape)
+    }
+
     /// Whether `prefix.name` exists.
     public func contains(_ name: String) -> Bool { source.contains(fullName(name)) }
 

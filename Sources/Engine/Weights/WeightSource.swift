@@ -13,4 +13,14 @@ public protocol WeightSource: Sendable {
     /// The stored shape of `name`, or nil when absent; for dimensions a config does not state
     /// (the vocabulary size is read from `embed_tokens`).
     func shape(of name: String) -> [Int]?
+    /// The 2-D tensor `name` in the precision it is stored in (bf16 stays bf16; F16 widens),
+    /// after checking its shape — for weights that linear layers multiply by.
+    func matrix(_ name: String, shape: [Int]) throws -> WeightMatrix
+}
+
+extension WeightSource {
+    /// Default: read as Float32 (sources without a narrower storage).
+    public func matrix(_ name: String, shape: [Int]) throws -> WeightMatrix {
+        WeightMatrix(try tensor(name, shape: shape))
+    }
 }

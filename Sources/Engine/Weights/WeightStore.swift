@@ -151,6 +151,24 @@ public final class WeightStore: WeightSource, Sendable {
         return tensor
     }
 
+    /// The matrix `name` in its stored precision (bf16 kept as bits), checked, recorded as used.
+    public func matrix(_ name: String, shape: [Int]) throws -> WeightMatrix {
+        guard let index = fileOfName[name] else {
+            throw WeightError.missing(name: name, file: location)
+        }
+        let file = files[index]
+        if let stored = file.info(name), stored.shape != shape {
+            throw WeightError.shapeMismatch(
+                name: name, expected: shape, found: stored.shape, file: file.path)
+        }
+        guard shape.count == 2 else {
+            throw WeightError.shapeMismatch(name: name, expected: shape, found: shape, file: file.path)
+        }
+        let matrix = try file.matrix(name)
+        consumed.withLock { _ = $0.insert(name) }
+        return matrix
+    }
+
     /// Names no `tensor(_:shape:)` call has read yet, sorted.
     public var unconsumed: [String] {
         let used = consumed.withLock { $0 }
