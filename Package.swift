@@ -54,6 +54,6 @@ let package = Package(
             name: "FrameSamplerTests", dependencies: ["FrameSampler", "VideoIO", "DenseCore", "TestClips"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "DenseCore"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLITests", dependencies: ["DenseCore", "TestClips"]),
+        .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips"]),
     ]
 )

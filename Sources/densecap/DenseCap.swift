@@ -24,7 +24,7 @@ struct DenseCap: AsyncParsableCommand {
             processed and the most severe code is returned.
             """,
         version: densecapVersion,
-        subcommands: [Probe.self, Frames.self, Doctor.self]
+        subcommands: [Probe.self, Frames.self, Generate.self, Bench.self, Doctor.self]
     )
 }
 

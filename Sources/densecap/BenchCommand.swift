@@ -1,0 +1,127 @@
+import ArgumentParser
+import DenseCore
+import Engine
+import Foundation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the engine: language-model prefill/decode speed and the BLAS GEMM peak.",
+        subcommands: [BenchLLM.self, BenchGEMM.self])
+}
+
+/// Results are JSON on stdout, so scripts can put them side by side with the peers'.
+private func printJSON(_ object: [String: Any]) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    Console.stdout(String(decoding: data, as: UTF8.self) + "\n")
+}
+
+/// Wall-clock seconds `body` takes (monotonic clock).
+private func measure(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+struct BenchLLM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "llm",
+        abstract: "Prefill a prompt of N tokens in one pass, then decode M tokens one by one (greedy, no stop).")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Prompt length in tokens.")
+    var promptTokens = 1024
+
+    @Option(help: "Tokens to decode after the prompt.")
+    var decodeTokens = 128
+
+    @Option(help: "Repetitions; the best is reported.")
+    var repeats = 1
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let logger = global.makeLogger(label: "densecap.bench")
+        Numerics.setThreads(modelOptions.threads)
+        try reportingErrors {
+            let directory = try modelOptions.languageModelDirectory()
+            var model: Qwen2Model!
+            let loadTime = try measure { model = try Qwen2Model.load(directory: directory, logger: logger) }
+            let c = model.config
+            // Deterministic prompt ids spread over the vocabulary (content does not change the cost).
+            let ids = (0..<promptTokens).map { ($0 * 7919 + 13) % min(model.vocabularyRows, 50_000) }
+            var bestPrefill = Double.infinity, bestDecode = Double.infinity
+            for _ in 0..<max(1, repeats) {
+                var cache = KVCache(config: c, capacity: promptTokens + decodeTokens)
+                let embeddings = try model.embed(ids)
+                var logits = Tensor(zeros: [1])
+                bestPrefill = min(bestPrefill, measure { logits = model.forward(embeddings, cache: &cache) })
+                var next = logits.scalars.indices.max { logits.scalars[$0] < logits.scalars[$1] }!
+                let decodeTime = try measure {
+                    for _ in 0..<decodeTokens {
+                        logits = model.forward(try model.embed([next]), cache: &cache)
+                        next = logits.scalars.indices.max { logits.scalars[$0] < logits.scalars[$1] }!
+                    }
+                }
+                bestDecode = min(bestDecode, decodeTime)
+            }
+            // FLOPs of one prefill: 2 per weight per token in the blocks, causal attention
+            // (QKᵀ and PV over L²/2 pairs per head), and the head for the last position only.
+            let (H, L) = (Double(c.hiddenSize), Double(promptTokens))
+            let perLayerWeights = H * Double(c.heads * c.headDim) * 2 + H * Double(c.kvHeads * c.headDim) * 2
+                + 3 * H * Double(c.intermediateSize)
+            let blockFlops = 2 * perLayerWeights * L * Double(c.layers)
+            let attentionFlops = 2 * 2 * (L * L / 2) * Double(c.heads * c.headDim) * Double(c.layers)
+            let headFlops = 2 * H * Double(model.vocabularyRows)
+            let prefillFlops = blockFlops + attentionFlops + headFlops
+            try printJSON([
+                "model": directory, "threads": Numerics.threads, "blas": BLASRuntime.summary,
+                "blas_core": BLASRuntime.libraryCoreName, "load_s": loadTime,
+                "prompt_tokens": promptTokens, "decode_tokens": decodeTokens,
+                "prefill_s": bestPrefill, "prefill_tok_s": L / bestPrefill,
+                "prefill_gflops": prefillFlops / bestPrefill / 1e9,
+                "decode_s": bestDecode, "decode_tok_s": Double(decodeTokens) / bestDecode,
+            ])
+        }
+    }
+}
+
+struct BenchGEMM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemm",
+        abstract: "Measure cblas_sgemm GFLOP/s on transformer shapes (X · Wᵀ, weights in checkpoint layout).")
+
+    @Option(help: "Threads (0 = one per core).")
+    var threads = 0
+
+    @Option(help: "Shapes as MxKxN, comma separated.")
+    var shapes = "1024x1536x8960,1024x8960x1536,1024x1536x1536,1024x1152x4304"
+
+    @Option(help: "Seconds to spend per shape; the best run counts.")
+    var seconds = 1.5
+
+    func run() throws {
+        Numerics.setThreads(threads)
+        var results: [[String: Any]] = []
+        for spec in shapes.split(separator: ",") {
+            let dims = spec.split(separator: "x").compactMap { Int($0) }
+            guard dims.count == 3, dims.allSatisfy({ $0 > 0 }) else {
+                throw ValidationError("cannot read shape '\(spec)'; use MxKxN")
+            }
+            let (m, k, n) = (dims[0], dims[1], dims[2])
+            let x = Tensor(shape: [m, k], scalars: (0..<(m * k)).map { Float($0 % 17) * 0.01 })
+            let w = Tensor(shape: [n, k], scalars: (0..<(n * k)).map { Float($0 % 13) * 0.01 })
+            var best = Double.infinity
+            var spent = 0.0
+            while spent < self.seconds || best == .infinity {
+                let t = measure { _ = linear(x, weight: w) }
+                best = min(best, t)
+                spent += t
+            }
+            results.append(["m": m, "k": k, "n": n, "best_s": best, "gflops": 2 * Double(m * k * n) / best / 1e9])
+        }
+        let peak = results.compactMap { $0["gflops"] as? Double }.max() ?? 0
+        try printJSON(["threads": Numerics.threads, "blas": BLASRuntime.summary, "blas_core": BLASRuntime.libraryCoreName,
+                       "shapes": results, "peak_gflops": peak])
+    }
+}

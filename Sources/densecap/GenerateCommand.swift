@@ -1,0 +1,134 @@
+import ArgumentParser
+import DenseCore
+import Engine
+import Foundation
+import Logging
+
+/// Options shared by the commands that load the language model.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Model directory: a Qwen2 checkpoint, or an NVILA checkpoint (its llm/ folder is used).")
+    var model: String
+
+    @Option(help: "Threads for BLAS and the elementwise loops (0 = one per core).")
+    var threads: Int = 0
+
+    /// The folder holding the language model's config.json, weights and tokenizer.
+    func languageModelDirectory() throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CLIError(status: .noInput, message: "\(model): no such model directory")
+        }
+        let llm = (model as NSString).appendingPathComponent("llm")
+        if FileManager.default.fileExists(atPath: (llm as NSString).appendingPathComponent("config.json")) { return llm }
+        return model
+    }
+}
+
+/// An error the CLI reports as one line with its exit status.
+struct CLIError: Error, CustomStringConvertible {
+    let status: Status
+    let message: String
+    var description: String { message }
+}
+
+/// Runs `body`, turning the library's typed errors into one stderr line and an exit code.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let e as CLIError {
+        Console.error(e.message)
+        throw e.status.exitCode
+    } catch let e as WeightError {
+        Console.error(e.description)
+        throw Status.dataError.exitCode
+    } catch let e as ConfigError {
+        Console.error(e.description)
+        throw Status.dataError.exitCode
+    } catch let e as TokenizerError {
+        Console.error(e.description)
+        throw Status.dataError.exitCode
+    } catch let e as GenerationError {
+        Console.error(e.description)
+        throw Status.failure.exitCode
+    }
+}
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate text with the language model alone (no video).",
+        discussion: "The prompt is wrapped in the checkpoint's chat template (system, user, assistant turns) unless --raw is given. Text streams to stdout; timings go to stderr.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Argument(help: "The user's message.")
+    var prompt: String
+
+    @Option(help: "System prompt (default: the template's).")
+    var system: String?
+
+    @Flag(help: "Tokenize the prompt as is, without the chat template.")
+    var raw = false
+
+    @Option(help: "Stop after this many new tokens.")
+    var maxNewTokens = 256
+
+    @Option(help: "Sampling temperature; 0 is greedy.")
+    var temperature: Float = 0
+
+    @Option(help: "Nucleus sampling mass (with --temperature > 0).")
+    var topP: Float = 1
+
+    @Option(help: "Seed for sampling.")
+    var seed: UInt64 = 0
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive") }
+        guard temperature >= 0 else { throw ValidationError("--temperature must not be negative") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+    }
+
+    func run() throws {
+        let logger = global.makeLogger(label: "densecap.generate")
+        Numerics.setThreads(modelOptions.threads)
+        try reportingErrors {
+            let directory = try modelOptions.languageModelDirectory()
+            logger.debug("\(BLASRuntime.summary)")
+            let loadStart = Date()
+            let tokenizer = try BPETokenizer.load(directory: directory)
+            let model = try Qwen2Model.load(directory: directory, logger: logger)
+            logger.info("loaded \(directory) in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s")
+            let text: String
+            if raw {
+                text = prompt
+            } else {
+                var messages: [ChatMessage] = []
+                if let system { messages.append(.system(system)) }
+                messages.append(.user(prompt))
+                if tokenizer.chatPrompt.checkpointTemplate == .unrecognized {
+                    logger.warning("\(directory): the checkpoint's chat template is not the Qwen2/ChatML one densecap renders; rendering ChatML")
+                }
+                text = tokenizer.chatPrompt.render(messages, addGenerationPrompt: true)
+            }
+            let ids = tokenizer.encode(text)
+            var stops = Set(tokenizer.eosTokenID.map { [$0] } ?? [])
+            if let end = tokenizer.id(forToken: "<|im_end|>") { stops.insert(end) }
+            if let end = tokenizer.id(forToken: "<|endoftext|>") { stops.insert(end) }
+            let options = GenerationOptions(
+                maxNewTokens: maxNewTokens, temperature: temperature, topP: topP, seed: seed, stopTokens: stops)
+            var stream = StreamingDecoder(tokenizer: tokenizer, skipSpecialTokens: true)
+            let start = Date()
+            var firstTokenAt: Date?
+            let output = try model.generate(ids: ids, options: options, allowed: tokenizer.vocabularySize) { id in
+                if firstTokenAt == nil { firstTokenAt = Date() }
+                Console.stdout(stream.push(id))
+                return true
+            }
+            Console.stdout(stream.finish() + "\n")
+            let prefill = (firstTokenAt ?? Date()).timeIntervalSince(start)
+            let decode = Date().timeIntervalSince(firstTokenAt ?? Date())
+            logger.info("\(ids.count) prompt tokens in \(String(format: "%.2f", prefill)) s (\(String(format: "%.1f", Double(ids.count) / max(prefill, 1e-9))) tok/s); \(output.count) new tokens in \(String(format: "%.2f", decode)) s (\(String(format: "%.1f", Double(max(0, output.count - 1)) / max(decode, 1e-9))) tok/s); \(BLASRuntime.summary)")
+        }
+    }
+}
