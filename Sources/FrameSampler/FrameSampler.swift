@@ -110,6 +110,7 @@ public final class FrameSampler {
             return emit(last, requested: target, repeated: true)
         }
         try seekIfWorthIt(to: target)
+        reader.discardBefore = target
         guard let f = try nextFrameInWindow(atLeast: target) else { return finish() }
         return emit(f, requested: target)
     }
@@ -122,6 +123,7 @@ public final class FrameSampler {
 
     private func finish() -> SampledFrame? {
         done = true
+        reader.discardBefore = nil
         pending = nil
         lastSample = nil
         return nil

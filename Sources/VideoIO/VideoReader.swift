@@ -73,6 +73,11 @@ public final class VideoReader {
     public let info: VideoInfo
     public let options: DecodeOptions
     public private(set) var report = DecodeReport()
+    /// Frames presented before this time are of no use to the caller: packets with an earlier
+    /// PTS are decoded with `AVDISCARD_NONREF`, so the decoder skips the ones no other frame
+    /// refers to (non-reference B-frames, often half of a stream). Frames that are decoded are
+    /// unchanged, so this never alters which frame answers a sample.
+    public var discardBefore: MediaTime?
 
     private var format: UnsafeMutablePointer<AVFormatContext>?
     private var codec: UnsafeMutablePointer<AVCodecContext>?
@@ -203,6 +208,14 @@ public final class VideoReader {
             if dc_packet_is_corrupt(pkt) != 0 {
                 report.corruptPackets += 1
                 continue
+            }
+            if !options.keyframesOnly {
+                // The context's skip_frame is copied to the frame thread when the packet is submitted.
+                let useless = discardBefore.map { limit in
+                    pkt.pointee.pts != dc_nopts_value() && (MediaTime(pts: pkt.pointee.pts, timeBase: info.timeBase).map { $0 < limit } ?? false)
+                } ?? false
+                let discard = useless ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
+                if ctx.pointee.skip_frame != discard { ctx.pointee.skip_frame = discard }
             }
             let sent = avcodec_send_packet(ctx, pkt)
             if sent < 0 && sent != dc_averror_eagain() {

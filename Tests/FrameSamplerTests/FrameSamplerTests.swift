@@ -170,3 +170,36 @@ func ms(_ values: [Int64]) -> [MediaTime] { values.map { MediaTime(value: $0, ti
         #expect(sampler.reader.report.truncatedAt == MediaTime(value: 9, timescale: 10))
     }
 }
+
+@Suite struct DiscardTests {
+    /// The rule applied by hand to every decoded frame's time.
+    func byRule(_ clip: Clip, rate: Rational) throws -> [MediaTime] {
+        let reader = try VideoReader(path: try clip.path)
+        var all: [MediaTime] = []
+        while let f = try reader.nextFrame() { all.append(f.time) }
+        var picked: [MediaTime] = []
+        var k = 0
+        while let t = sampleTime(k, start: all[0], rate: rate), let f = all.first(where: { $0 >= t }) {
+            picked.append(f)
+            k += 1
+        }
+        return picked
+    }
+
+    /// Skipping non-reference frames before each sample time changes nothing about the choice.
+    @Test(arguments: [Clip.cfr10, .ntsc, .vfrBFrames, .cfr10Timescale90k, .cfr10TS])
+    func skippingUselessFramesKeepsTheRule(clip: Clip) throws {
+        for rate in [Rational(1), Rational(3), Rational(7, 2)] {
+            let (_, chosen, _) = try sample(clip, .rate(rate), seek: .never)
+            #expect(chosen == (try byRule(clip, rate: rate)), "\(clip) at \(rate)")
+        }
+    }
+
+    @Test func sparseSamplingDecodesFewerFrames() throws {
+        let (_, chosen, sampler) = try sample(.cfr10, .rate(Rational(1)), seek: .never)
+        #expect(chosen.count == 3)
+        // x264's non-reference B-frames before each sample time are never decoded.
+        #expect(sampler.reader.report.framesDecoded < 25)
+        #expect(!sampler.reader.report.isDamaged)
+    }
+}
