@@ -4,14 +4,9 @@ import Testing
 
 /// Seeded uniform values in [lo, hi) (SplitMix64), so every machine tests the same numbers.
 func randomTensor(_ shape: [Int], seed: UInt64, in range: ClosedRange<Float> = -2...2) -> Tensor {
-    var state = seed
+    var random = SplitMix64(seed: seed)
     let values = (0..<shape.reduce(1, *)).map { _ -> Float in
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return range.lowerBound + Float(z >> 40) / Float(1 << 24) * (range.upperBound - range.lowerBound)
+        range.lowerBound + Float(random.next() >> 40) / Float(1 << 24) * (range.upperBound - range.lowerBound)
     }
     return Tensor(shape: shape, scalars: values)
 }

@@ -82,22 +82,10 @@ import VideoIO
 /// Seeded mutation of a small valid MP4: every variant must end in a typed error or a decoded
 /// result — no crash, no hang, no other error type.
 @Suite struct MutationFuzzTests {
-    /// SplitMix64: a tiny seeded generator so the variants are the same on every machine.
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     enum Outcome: Equatable { case error(VideoError.Kind), decoded(Int) }
 
     static func mutate(_ original: [UInt8], variant: Int) -> [UInt8] {
-        var rng = SplitMix64(state: 0xDE17_5CA9 &+ UInt64(variant))
+        var rng = SplitMix64(seed: 0xDE17_5CA9 &+ UInt64(variant))
         var bytes = original
         switch variant % 5 {
         case 0:  // flip a few random bytes anywhere

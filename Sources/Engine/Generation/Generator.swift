@@ -39,12 +39,12 @@ public struct GenerationOptions: Sendable, Equatable {
 
 /// Picks the next token from a row of logits.
 public struct Sampler {
-    private var state: UInt64
+    private var random: SplitMix64
     let options: GenerationOptions
 
     public init(options: GenerationOptions) {
         self.options = options
-        self.state = options.seed
+        self.random = SplitMix64(seed: options.seed)
     }
 
     /// - Parameters:
@@ -70,22 +70,12 @@ public struct Sampler {
             mass += probs[kept].p
             kept += 1
         }
-        var r = Float(nextUnit()) * mass
+        var r = Float(random.nextUnit()) * mass
         for i in 0..<kept {
             r -= probs[i].p
             if r <= 0 { return probs[i].index }
         }
         return probs[kept - 1].index
-    }
-
-    /// Uniform in [0, 1) from SplitMix64.
-    private mutating func nextUnit() -> Double {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Double(z >> 11) / Double(1 << 53)
     }
 }
 

@@ -138,21 +138,16 @@ public final class WeightStore: WeightSource, Sendable {
     /// The tensor `name`, checked to have exactly `shape`, widened to Float32, recorded as used.
     /// - Parameter shape: outermost-first, as PyTorch prints it.
     public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
-        guard let index = fileOfName[name] else {
-            throw WeightError.missing(name: name, file: location)
-        }
-        let file = files[index]
-        if let stored = file.info(name), stored.shape != shape {
-            throw WeightError.shapeMismatch(
-                name: name, expected: shape, found: stored.shape, file: file.path)
-        }
-        let tensor = try file.tensor(name)
-        consumed.withLock { _ = $0.insert(name) }
-        return tensor
+        try read(name, shape: shape) { try $0.tensor(name) }
     }
 
     /// The matrix `name` in its stored precision (bf16 kept as bits), checked, recorded as used.
     public func matrix(_ name: String, shape: [Int]) throws -> WeightMatrix {
+        try read(name, shape: shape) { try $0.matrix(name) }
+    }
+
+    /// Finds `name`, checks its stored shape against `shape`, reads it and records it as used.
+    private func read<T>(_ name: String, shape: [Int], _ body: (SafetensorsFile) throws -> T) throws -> T {
         guard let index = fileOfName[name] else {
             throw WeightError.missing(name: name, file: location)
         }
@@ -161,12 +156,9 @@ public final class WeightStore: WeightSource, Sendable {
             throw WeightError.shapeMismatch(
                 name: name, expected: shape, found: stored.shape, file: file.path)
         }
-        guard shape.count == 2 else {
-            throw WeightError.shapeMismatch(name: name, expected: shape, found: shape, file: file.path)
-        }
-        let matrix = try file.matrix(name)
+        let value = try body(file)
         consumed.withLock { _ = $0.insert(name) }
-        return matrix
+        return value
     }
 
     /// Names no `tensor(_:shape:)` call has read yet, sorted.
