@@ -35,21 +35,17 @@ struct CLIError: Error, CustomStringConvertible {
 func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
-    } catch let e as CLIError {
-        Console.error(e.message)
-        throw e.status.exitCode
-    } catch let e as WeightError {
-        Console.error(e.description)
-        throw Status.dataError.exitCode
-    } catch let e as ConfigError {
-        Console.error(e.description)
-        throw Status.dataError.exitCode
-    } catch let e as TokenizerError {
-        Console.error(e.description)
-        throw Status.dataError.exitCode
-    } catch let e as GenerationError {
-        Console.error(e.description)
-        throw Status.failure.exitCode
+    } catch {
+        let status: Status
+        switch error {
+        case let e as CLIError: status = e.status
+        case let e as VideoError: status = Status(e.kind)
+        case is WeightError, is ConfigError, is TokenizerError: status = .dataError
+        case is GenerationError: status = .failure
+        default: throw error
+        }
+        Console.error("\(error)")
+        throw status.exitCode
     }
 }
 
