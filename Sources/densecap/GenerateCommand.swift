@@ -3,6 +3,7 @@ import DenseCore
 import Engine
 import Foundation
 import Logging
+import VideoIO
 
 /// Options shared by the commands that load the language model.
 struct ModelOptions: ParsableArguments {
