@@ -17,8 +17,8 @@ public func attention(
     let group = heads / kvHeads
     let offset = keyCount - L
     let scale = 1 / Float(d).squareRoot()
-    var out = Tensor(zeros: [L, heads * d])
-    var scores = [Float](repeating: 0, count: L * keyCount)
+    var out = Tensor(uninitialized: [L, heads * d])
+    var scores = [Float](unsafeUninitializedCapacity: L * keyCount) { _, n in n = L * keyCount }  // written by the GEMM
     q.scalars.withUnsafeBufferPointer { qp in
         out.scalars.withUnsafeMutableBufferPointer { op in
             scores.withUnsafeMutableBufferPointer { sp in

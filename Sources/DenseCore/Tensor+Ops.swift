@@ -20,7 +20,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     precondition(weight.rank == 2 && weight.shape[1] == k, "linear: x \(x.shape) vs weight \(weight.shape)")
     let n = weight.shape[0]
     let m = k == 0 ? 0 : x.count / k
-    var out = Tensor(zeros: Array(x.shape.dropLast()) + [n])
+    var out = Tensor(uninitialized: Array(x.shape.dropLast()) + [n])
     if m > 0 && n > 0 {
         x.scalars.withUnsafeBufferPointer { xp in
             weight.scalars.withUnsafeBufferPointer { wp in
@@ -56,7 +56,7 @@ public func sgemm(
 public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.rank == 2 && b.rank == 2 && a.shape[1] == b.shape[0], "matmul: \(a.shape) · \(b.shape)")
     let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1])
-    var out = Tensor(zeros: [m, n])
+    var out = Tensor(uninitialized: [m, n])
     if m > 0 && n > 0 && k > 0 {
         a.scalars.withUnsafeBufferPointer { ap in
             b.scalars.withUnsafeBufferPointer { bp in

@@ -18,6 +18,13 @@ public struct Tensor: Sendable, Equatable {
         self.init(shape: shape, scalars: [Float](repeating: 0, count: shape.reduce(1, *)))
     }
 
+    /// A tensor whose values are unspecified, for outputs a kernel overwrites completely
+    /// (a GEMM with β = 0): skips zero-filling megabytes that are written again at once.
+    public init(uninitialized shape: [Int]) {
+        let count = shape.reduce(1, *)
+        self.init(shape: shape, scalars: [Float](unsafeUninitializedCapacity: count) { _, n in n = count })
+    }
+
     public var count: Int { scalars.count }
     public var rank: Int { shape.count }
 

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A weight matrix `[rows, cols]` in the precision the checkpoint stores it.
 ///
 /// Published NVILA weights are bf16. Keeping them so halves the memory they take and the bytes the
@@ -70,10 +72,18 @@ public func linear(_ x: Tensor, weight: WeightMatrix, bias: Tensor? = nil) -> Te
         let k = weight.cols
         precondition(x.shape.last == k, "linear: x \(x.shape) vs weight \(weight.shape)")
         let m = x.count / max(k, 1)
+        var out = Tensor(uninitialized: Array(x.shape.dropLast()) + [weight.rows])
         if m > streamingRowLimit {
-            return linear(x, weight: Tensor(shape: weight.shape, scalars: widenBFloat16(bits)), bias: bias)
+            x.scalars.withUnsafeBufferPointer { xp in
+                bits.withUnsafeBufferPointer { wp in
+                    out.scalars.withUnsafeMutableBufferPointer { op in
+                        gemmBFloat16(x: xp.baseAddress!, m: m, weights: wp.baseAddress!, rows: weight.rows, cols: k, out: op.baseAddress!)
+                    }
+                }
+            }
+            if let bias { addRowVector(&out, bias) }
+            return out
         }
-        var out = Tensor(zeros: Array(x.shape.dropLast()) + [weight.rows])
         x.scalars.withUnsafeBufferPointer { xp in
             bits.withUnsafeBufferPointer { wp in
                 out.scalars.withUnsafeMutableBufferPointer { op in
@@ -89,45 +99,78 @@ public func linear(_ x: Tensor, weight: WeightMatrix, bias: Tensor? = nil) -> Te
     }
 }
 
-/// `out[j] = Σ_i x[i] · W[j, i]` for bf16 `W` `[rows, cols]`, streaming each row once, rows split
-/// over the threads. Bandwidth-bound: 2 bytes per weight instead of 4.
-public func gemvBFloat16(x: UnsafePointer<Float>, weights: UnsafePointer<UInt16>, rows: Int, cols: Int, out: UnsafeMutablePointer<Float>) {
-    let shared = UncheckedSendable((x, weights, out))
-    Numerics.parallelFor(rows, costPerItem: cols) { range in
-        let (x, weights, out) = shared.value
-        let vectorCols = cols & ~15
-        for j in range {
-            let row = weights + j * cols
-            var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
-            var i = 0
-            while i + 32 <= vectorCols {
-                acc0.addProduct(load16(x + i), widen16(row + i))
-                acc1.addProduct(load16(x + i + 16), widen16(row + i + 16))
-                i += 32
+/// Weight rows widened per GEMM call: a tile small enough to stay in cache while OpenBLAS
+/// multiplies it, large enough (N = 384) for the GEMM to run at full speed.
+let widenTileRows = 384
+
+/// A reused Float32 buffer for widened weight tiles, so prefill does not fault in fresh pages for
+/// every matrix. One GEMM at a time uses it (OpenBLAS parallelises inside the call).
+private let tileScratch = Mutex<[Float]>([])
+
+/// `out [m, rows] = x [m, cols] · Wᵀ` for bf16 `W` `[rows, cols]`: widen a tile of rows, multiply
+/// it with `cblas_sgemm` into the matching output columns, next tile.
+public func gemmBFloat16(x: UnsafePointer<Float>, m: Int, weights: UnsafePointer<UInt16>, rows: Int, cols: Int, out: UnsafeMutablePointer<Float>) {
+    tileScratch.withLock { scratch in
+        let tile = min(widenTileRows, rows)
+        if scratch.count < tile * cols { scratch = [Float](repeating: 0, count: tile * cols) }
+        scratch.withUnsafeMutableBufferPointer { buffer in
+            let buffer = buffer
+            var start = 0
+            while start < rows {
+                let count = min(tile, rows - start)
+                let source = UncheckedSendable(weights + start * cols)
+                Numerics.parallelFor(count * cols, costPerItem: 1) { range in
+                    let src = source.value
+                    for i in range { buffer[i] = Float(bitPattern: UInt32(src[i]) << 16) }
+                }
+                sgemm(transposeB: true, m: m, n: count, k: cols, a: x, lda: cols, b: buffer.baseAddress!, ldb: cols,
+                      c: out + start, ldc: rows)
+                start += count
             }
-            if i < vectorCols {
-                acc0.addProduct(load16(x + i), widen16(row + i))
-                i += 16
-            }
-            var sum = (acc0 + acc1).sum()
-            while i < cols {
-                sum += x[i] * Float(bitPattern: UInt32(row[i]) << 16)
-                i += 1
-            }
-            out[j] = sum
         }
     }
 }
 
-@inline(__always)
-private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-@inline(__always)
-private func widen16(_ p: UnsafePointer<UInt16>) -> SIMD16<Float> {
-    let halves = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt16>.self)
-    return unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: halves) &<< 16, to: SIMD16<Float>.self)
+/// `out[j] = Σ_i x[i] · W[j, i]` for bf16 `W` `[rows, cols]`, streaming each row once, rows split
+/// over the threads. Bandwidth-bound: 2 bytes per weight instead of 4.
+///
+/// Each 32-bit word of a row holds two bf16 weights: the even-indexed one in the low half (its
+/// Float32 is `word << 16`), the odd one in the high half (`word & 0xFFFF0000`). So the kernel
+/// multiplies whole words against `x` split once into its even and odd elements — shifts, masks,
+/// multiplies and adds only, which vectorise on any x86-64 (no FMA or AVX needed).
+public func gemvBFloat16(x: UnsafePointer<Float>, weights: UnsafePointer<UInt16>, rows: Int, cols: Int, out: UnsafeMutablePointer<Float>) {
+    let pairs = cols / 2
+    var even = [Float](repeating: 0, count: pairs), odd = [Float](repeating: 0, count: pairs)
+    for p in 0..<pairs {
+        even[p] = x[2 * p]
+        odd[p] = x[2 * p + 1]
+    }
+    even.withUnsafeBufferPointer { ep in
+        odd.withUnsafeBufferPointer { op in
+            let shared = UncheckedSendable((x, weights, out, ep.baseAddress!, op.baseAddress!))
+            Numerics.parallelFor(rows, costPerItem: cols) { range in
+                let (x, weights, out, even, odd) = shared.value
+                let vectorPairs = pairs & ~15
+                for j in range {
+                    let row = UnsafeRawPointer(weights + j * cols)
+                    var accEven = SIMD16<Float>(), accOdd = SIMD16<Float>()
+                    var p = 0
+                    while p < vectorPairs {
+                        let words = row.loadUnaligned(fromByteOffset: 4 * p, as: SIMD16<UInt32>.self)
+                        let low = unsafeBitCast(words &<< 16, to: SIMD16<Float>.self)
+                        let high = unsafeBitCast(words & 0xFFFF_0000, to: SIMD16<Float>.self)
+                        accEven += UnsafeRawPointer(even + p).loadUnaligned(as: SIMD16<Float>.self) * low
+                        accOdd += UnsafeRawPointer(odd + p).loadUnaligned(as: SIMD16<Float>.self) * high
+                        p += 16
+                    }
+                    var sum = (accEven + accOdd).sum()
+                    let bits = weights + j * cols
+                    for i in (2 * p)..<cols { sum += x[i] * Float(bitPattern: UInt32(bits[i]) << 16) }
+                    out[j] = sum
+                }
+            }
+        }
+    }
 }
 
 /// Rows `ids` of `table` `[rows, cols]` as Float32 → `[ids.count, cols]` (embedding lookup).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DenseCore
 import Engine
 import Logging
 import VideoIO
@@ -8,6 +9,7 @@ struct Main {
     static func main() async {
         // Before anything else: the BLAS kernel choice needs a fresh process to take effect.
         BLASRuntime.ensureFastKernels()
+        Numerics.keepLargeAllocations()
         await DenseCap.main()
     }
 }
