@@ -138,7 +138,7 @@ func maxAbsDiff(_ a: Tensor, _ e: Tensor) -> Float {
 
     /// The streaming kernel (m ≤ 4) and the widen + GEMM path (m > 4) agree with the naive
     /// product on the widened weights, including columns that are not a multiple of 16 or 32.
-    @Test(arguments: [(1, 48, 7), (1, 1536, 300), (3, 37, 50), (4, 70, 9), (9, 64, 33)])
+    @Test(arguments: [(1, 48, 7), (1, 1536, 300), (3, 37, 50), (4, 70, 9), (9, 64, 33), (6, 40, 900)])  // 900 rows: three widened tiles
     func linearOnBFloat16(m: Int, k: Int, n: Int) {
         let bits = bf16([n, k], seed: 30)
         let weight = WeightMatrix(rows: n, cols: k, storage: .bfloat16(bits))
