@@ -39,10 +39,8 @@ done
 MODEL_DIR=${POSITIONAL[0]:-}
 GGUF=${POSITIONAL[1]:-}
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_DIR=${DENSECAP_BENCH_DIR:-/var/tmp/densecap-bench}
-mkdir -p "$BENCH_DIR"
-BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SPEC=${BENCH_LLAMACPP_PYPI:-llama-cpp-python==0.3.36}
 JOBS=${BENCH_BUILD_JOBS:-$(nproc)}
 LLAMA_DIR="$BENCH_DIR/llamacpp"

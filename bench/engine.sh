@@ -75,10 +75,8 @@ for arg in "$@"; do
     esac
 done
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_DIR=${DENSECAP_BENCH_DIR:-/var/tmp/densecap-bench}
-mkdir -p "$BENCH_DIR"
-BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export DENSECAP_BENCH_DIR="$BENCH_DIR" # for bench/peers_venv.sh and bench/build_llamacpp.sh
 PEERS_ONLY=${BENCH_PEERS_ONLY:-0}
 REPEAT=${BENCH_REPEAT:-$((QUICK ? 1 : 2))}
@@ -157,15 +155,7 @@ setup() {
 
     DENSECAP_ORIGIN="not run"
     if ((!PEERS_ONLY)); then
-        if [[ -z "${DENSECAP:-}" ]]; then
-            log "swift build -c release (incremental)"
-            (cd "$REPO" && swift build -c release >&2)
-            DENSECAP="$REPO/.build/release/densecap"
-            DENSECAP_ORIGIN="built from this checkout"
-        else
-            DENSECAP_ORIGIN="DENSECAP=$DENSECAP, not rebuilt"
-        fi
-        [[ -x "$DENSECAP" ]] || die "densecap binary not found at $DENSECAP (set DENSECAP or BENCH_PEERS_ONLY=1)"
+        densecap_binary
         # An unknown subcommand with --help prints the top-level help and exits 0: look at the usage line.
         for sub in "bench llm" "bench gemm" doctor; do
             # shellcheck disable=SC2086 # $sub is two words on purpose
@@ -229,14 +219,6 @@ collect_metadata() {
 # ---------------------------------------------------------------------------------------------
 # The timed runs, one after another
 # ---------------------------------------------------------------------------------------------
-
-shell_words() {
-    local word out=()
-    for word in "$@"; do
-        if [[ "$word" =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then out+=("$word"); else out+=("'${word//\'/\'\\\'\'}'"); fi
-    done
-    echo "${out[*]}"
-}
 
 # run_json KEY CMD...: runs CMD once, its stdout (JSON) to $RUNDIR/KEY.json, stderr to KEY.stderr;
 # WALL[KEY] and RSS[KEY] (KiB) from /usr/bin/time.

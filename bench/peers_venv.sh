@@ -20,9 +20,8 @@
 #                        pyyaml tqdm requests")
 set -euo pipefail
 
-BENCH_DIR=${DENSECAP_BENCH_DIR:-/var/tmp/densecap-bench}
-mkdir -p "$BENCH_DIR"
-BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 VENV="$BENCH_DIR/venv-peers"
 PREFERRED_TORCH="torch==2.13.0+cpu"
 read -r -a PEERS_PIP <<<"${BENCH_PEERS_PIP:-transformers>=4.46,<5 tokenizers safetensors numpy sentencepiece pyyaml tqdm requests}"
