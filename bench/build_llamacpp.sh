@@ -170,12 +170,12 @@ if ((!fresh)); then
     need_kib=$(($(du -sk "$MODEL_DIR" | cut -f1) * 2 + 1048576)) # bf16 -> f32, plus 1 GiB
     free_kib=$(df -Pk "$(dirname "$GGUF")" | awk 'NR == 2 { print $4 }')
     ((free_kib > need_kib)) || die "the F32 GGUF needs about $((need_kib / 1048576)) GiB free in $(dirname "$GGUF")"
-    log "converting $MODEL_DIR to F32 GGUF (log: $LOGDIR/llamacpp-convert.log)"
+    convert_log="$LOGDIR/llamacpp-convert-$(basename "$GGUF" .gguf).log"
+    log "converting $MODEL_DIR to F32 GGUF (log: $convert_log)"
     rm -f "$GGUF" "$INFO" "$GGUF.part"
     start=$(date +%s)
     "$PY" "$REPO/bench/convert_gguf.py" "$SRC" "$MODEL_DIR" --outtype f32 --outfile "$GGUF.part" \
-        >"$LOGDIR/llamacpp-convert.log" 2>&1 ||
-        { tail -n 30 "$LOGDIR/llamacpp-convert.log" >&2; die "conversion failed; see $LOGDIR/llamacpp-convert.log"; }
+        >"$convert_log" 2>&1 || { tail -n 30 "$convert_log" >&2; die "conversion failed; see $convert_log"; }
     convert_s=$(($(date +%s) - start))
     mv "$GGUF.part" "$GGUF"
     printf 'source=%s\nmodel=%s\nconvert_s=%s\ndate=%s\n' "$BUILD_ID" "$MODEL_DIR" "$convert_s" \
