@@ -52,10 +52,8 @@ for arg in "$@"; do
     esac
 done
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_DIR=${DENSECAP_BENCH_DIR:-/var/tmp/densecap-bench}
-mkdir -p "$BENCH_DIR"
-BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 REPEAT=${BENCH_REPEAT:-2}
 PEERS_ONLY=${BENCH_PEERS_ONLY:-0}
 VERIFY=${BENCH_VERIFY:-0}
@@ -201,15 +199,7 @@ FULL_ARGS=(--all)
 FULL_NOTE=""
 DENSECAP_ORIGIN="not run"
 if ((!PEERS_ONLY)); then
-    if [[ -z "${DENSECAP:-}" ]]; then
-        log "swift build -c release (incremental)"
-        (cd "$REPO" && swift build -c release >&2)
-        DENSECAP="$REPO/.build/release/densecap"
-        DENSECAP_ORIGIN="built from this checkout"
-    else
-        DENSECAP_ORIGIN="DENSECAP=$DENSECAP, not rebuilt"
-    fi
-    [[ -x "$DENSECAP" ]] || die "densecap binary not found at $DENSECAP (set DENSECAP or BENCH_PEERS_ONLY=1)"
+    densecap_binary
     if ! "$DENSECAP" frames --help 2>&1 | grep -qE -- '(^|[[:space:],])--all([[:space:],=]|$)'; then
         FULL_ARGS=(--fps "$RATE")
         FULL_NOTE="\`densecap frames\` has no \`--all\`; full decode uses \`--fps $RATE\` (every frame)."
@@ -250,15 +240,6 @@ repro="bench/ingest.sh${args[*]:+ ${args[*]}}"
 
 declare -A WALL RSS CPU FRAMES CMD
 ROWS=()
-
-# shell_words ARGS...: the command line as one string, quoting only the words that need it.
-shell_words() {
-    local word out=()
-    for word in "$@"; do
-        if [[ "$word" =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then out+=("$word"); else out+=("'${word//\'/\'\\\'\'}'"); fi
-    done
-    echo "${out[*]}"
-}
 
 # time_row KEY REPS CMD...: keeps the fastest of REPS runs in WALL[KEY] (s), RSS[KEY] (KiB) and
 # CPU[KEY] (user + system s).

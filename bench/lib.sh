@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# Helpers shared by the bench/*.sh scripts. Source it; it sets REPO (the checkout) and BENCH_DIR
+# (the cache dir, created, as an absolute path). Its functions call the script's log() and die().
+#
+# Environment: DENSECAP_BENCH_DIR (default /var/tmp/densecap-bench).
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_DIR=${DENSECAP_BENCH_DIR:-/var/tmp/densecap-bench}
+mkdir -p "$BENCH_DIR"
+BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
+
+# shell_words ARGS...: the command line as one string, quoting only the words that need it.
+shell_words() {
+    local word quoted=()
+    for word in "$@"; do
+        if [[ "$word" =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then quoted+=("$word"); else quoted+=("'${word//\'/\'\\\'\'}'"); fi
+    done
+    echo "${quoted[*]}"
+}
+
+# densecap_binary: sets DENSECAP to the binary under test and DENSECAP_ORIGIN to where it came from.
+# With DENSECAP unset, builds this checkout (`swift build -c release`, incremental).
+# shellcheck disable=SC2034 # DENSECAP_ORIGIN is for the calling script's report
+densecap_binary() {
+    if [[ -z "${DENSECAP:-}" ]]; then
+        log "swift build -c release (incremental)"
+        (cd "$REPO" && swift build -c release >&2)
+        DENSECAP="$REPO/.build/release/densecap"
+        DENSECAP_ORIGIN="built from this checkout"
+    else
+        DENSECAP_ORIGIN="DENSECAP=$DENSECAP, not rebuilt"
+    fi
+    [[ -x "$DENSECAP" ]] || die "densecap binary not found at $DENSECAP (set DENSECAP or BENCH_PEERS_ONLY=1)"
+}
