@@ -25,7 +25,9 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        .target(name: "DenseCore", dependencies: ["COpenBLAS"]),
+        // Vector kernels with per-CPU clones (AVX-512 / AVX2 / baseline), chosen at load time.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "DenseCore", dependencies: ["COpenBLAS", "CKernels"]),
         .target(
             name: "VideoIO",
             dependencies: ["CFFmpeg", "DenseCore", .product(name: "Logging", package: "swift-log")]

@@ -1,3 +1,4 @@
+import CKernels
 import Synchronization
 
 /// A weight matrix `[rows, cols]` in the precision the checkpoint stores it.
@@ -120,8 +121,7 @@ public func gemmBFloat16(x: UnsafePointer<Float>, m: Int, weights: UnsafePointer
                 let count = min(tile, rows - start)
                 let source = UncheckedSendable(weights + start * cols)
                 Numerics.parallelFor(count * cols, costPerItem: 1) { range in
-                    let src = source.value
-                    for i in range { buffer[i] = Float(bitPattern: UInt32(src[i]) << 16) }
+                    dc_widen_bf16(source.value + range.lowerBound, buffer.baseAddress! + range.lowerBound, range.count)
                 }
                 sgemm(transposeB: true, m: m, n: count, k: cols, a: x, lda: cols, b: buffer.baseAddress!, ldb: cols,
                       c: out + start, ldc: rows)
@@ -132,44 +132,13 @@ public func gemmBFloat16(x: UnsafePointer<Float>, m: Int, weights: UnsafePointer
 }
 
 /// `out[j] = Σ_i x[i] · W[j, i]` for bf16 `W` `[rows, cols]`, streaming each row once, rows split
-/// over the threads. Bandwidth-bound: 2 bytes per weight instead of 4.
-///
-/// Each 32-bit word of a row holds two bf16 weights: the even-indexed one in the low half (its
-/// Float32 is `word << 16`), the odd one in the high half (`word & 0xFFFF0000`). So the kernel
-/// multiplies whole words against `x` split once into its even and odd elements — shifts, masks,
-/// multiplies and adds only, which vectorise on any x86-64 (no FMA or AVX needed).
+/// over the threads. The inner loop is C (`dc_gemv_bf16`) with AVX-512 / AVX2 / baseline clones
+/// picked at load time: Swift alone compiles for SSE2 and was 2× slower than the memory allows.
 public func gemvBFloat16(x: UnsafePointer<Float>, weights: UnsafePointer<UInt16>, rows: Int, cols: Int, out: UnsafeMutablePointer<Float>) {
-    let pairs = cols / 2
-    var even = [Float](repeating: 0, count: pairs), odd = [Float](repeating: 0, count: pairs)
-    for p in 0..<pairs {
-        even[p] = x[2 * p]
-        odd[p] = x[2 * p + 1]
-    }
-    even.withUnsafeBufferPointer { ep in
-        odd.withUnsafeBufferPointer { op in
-            let shared = UncheckedSendable((x, weights, out, ep.baseAddress!, op.baseAddress!))
-            Numerics.parallelFor(rows, costPerItem: cols) { range in
-                let (x, weights, out, even, odd) = shared.value
-                let vectorPairs = pairs & ~15
-                for j in range {
-                    let row = UnsafeRawPointer(weights + j * cols)
-                    var accEven = SIMD16<Float>(), accOdd = SIMD16<Float>()
-                    var p = 0
-                    while p < vectorPairs {
-                        let words = row.loadUnaligned(fromByteOffset: 4 * p, as: SIMD16<UInt32>.self)
-                        let low = unsafeBitCast(words &<< 16, to: SIMD16<Float>.self)
-                        let high = unsafeBitCast(words & 0xFFFF_0000, to: SIMD16<Float>.self)
-                        accEven += UnsafeRawPointer(even + p).loadUnaligned(as: SIMD16<Float>.self) * low
-                        accOdd += UnsafeRawPointer(odd + p).loadUnaligned(as: SIMD16<Float>.self) * high
-                        p += 16
-                    }
-                    var sum = (accEven + accOdd).sum()
-                    let bits = weights + j * cols
-                    for i in (2 * p)..<cols { sum += x[i] * Float(bitPattern: UInt32(bits[i]) << 16) }
-                    out[j] = sum
-                }
-            }
-        }
+    let shared = UncheckedSendable((x, weights, out))
+    Numerics.parallelFor(rows, costPerItem: cols) { range in
+        let (x, weights, out) = shared.value
+        dc_gemv_bf16(x, weights, range.lowerBound, range.upperBound, cols, out)
     }
 }
 
