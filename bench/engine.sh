@@ -277,6 +277,7 @@ if ((REPORT_ONLY)); then
     # shellcheck disable=SC1091
     source "$RUNDIR/run.env"
 else
+    bench_lock
     setup
     if ((SETUP_ONLY)); then
         log "ready: model $MODEL, venv $PY, llama-bench ${LL[llama_bench]}, GGUF ${LL[gguf]}"
