@@ -200,8 +200,12 @@ collect_metadata() {
         densecap_version="$("$DENSECAP" --version 2>&1 | head -n 1 || true)"
         if [[ "$DENSECAP_ORIGIN" == "built from this checkout" ]]; then
             densecap_rev=$rev
-        else # a binary under some checkout's .build: that checkout's commit (its work tree may differ)
-            densecap_rev=$(git -C "$(dirname "$DENSECAP")" rev-parse --short HEAD 2>/dev/null || echo "unknown")
+        elif ! densecap_rev=$(git -C "$(dirname "$DENSECAP")" rev-parse --short HEAD 2>/dev/null); then
+            # Not under a checkout's .build: a copy named after its commit (densecap-<rev>), or unknown.
+            densecap_rev=unknown
+            if [[ "$(basename "$DENSECAP")" =~ ^densecap-([0-9a-f]{7,40})$ ]]; then
+                densecap_rev="${BASH_REMATCH[1]}, from the file name"
+            fi
         fi
         # The kernels densecap picks by itself, to show what an inherited OPENBLAS_CORETYPE changes.
         own_kernels=$(env -u OPENBLAS_CORETYPE -u DENSECAP_BLAS_CORETYPE "$DENSECAP" doctor 2>/dev/null |
@@ -277,6 +281,7 @@ if ((REPORT_ONLY)); then
     # shellcheck disable=SC1091
     source "$RUNDIR/run.env"
 else
+    bench_lock
     setup
     if ((SETUP_ONLY)); then
         log "ready: model $MODEL, venv $PY, llama-bench ${LL[llama_bench]}, GGUF ${LL[gguf]}"

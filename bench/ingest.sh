@@ -183,6 +183,7 @@ ensure_venv() {
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "${OPENCV_PIP[@]}" >&2
 }
 
+bench_lock
 ensure_clips
 ensure_venv
 if ((GENERATE_ONLY)); then

@@ -18,6 +18,17 @@ shell_words() {
     echo "${quoted[*]}"
 }
 
+# bench_lock: one benchmark at a time per cache dir, since two timed runs on the same cores spoil
+# each other's numbers. Waits for a running one to finish; the lock goes with the process.
+bench_lock() {
+    exec 9>>"$BENCH_DIR/.bench.lock"
+    if ! flock -n 9; then
+        log "waiting for the benchmark already running here ($(cat "$BENCH_DIR/.bench.lock.owner" 2>/dev/null || echo "unknown"))"
+        flock 9
+    fi
+    echo "pid $$, $(basename "$0"), since $(date +%H:%M:%S)" >"$BENCH_DIR/.bench.lock.owner"
+}
+
 # densecap_binary: sets DENSECAP to the binary under test and DENSECAP_ORIGIN to where it came from.
 # With DENSECAP unset, builds this checkout (`swift build -c release`, incremental).
 # shellcheck disable=SC2034 # DENSECAP_ORIGIN is for the calling script's report
