@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 
 #if canImport(Glibc)
@@ -144,25 +145,12 @@ public func softmax(_ x: Tensor) -> Tensor {
     return out
 }
 
-/// Softmax of `count` values in place.
-@inlinable
+/// Softmax of `count` values in place (max-subtracted; every value −∞ gives the uniform
+/// distribution rather than NaN). The exponentials are a vectorised polynomial (`dc_exp`, about
+/// 1 ulp) in C; `Reference.softmax` is the libm twin.
 public func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, count n: Int) {
     guard n > 0 else { return }
-    var peak = -Float.infinity
-    for i in 0..<n { peak = max(peak, row[i]) }
-    if peak == -.infinity {
-        // Every position masked: define the result as uniform rather than NaN.
-        for i in 0..<n { row[i] = 1 / Float(n) }
-        return
-    }
-    var sum: Float = 0
-    for i in 0..<n {
-        let e = expf(row[i] - peak)
-        row[i] = e
-        sum += e
-    }
-    let inv = 1 / sum
-    for i in 0..<n { row[i] *= inv }
+    dc_softmax(row, n)
 }
 
 /// An elementwise activation.
@@ -192,24 +180,30 @@ public func apply(_ activation: Activation, _ x: Tensor) -> Tensor {
     return out
 }
 
-/// Applies `activation` to every element in place.
+/// Applies `activation` to every element in place. The tanh GELU (SigLIP's, run on every MLP
+/// activation of every tile) goes through the vectorised C kernel; the others through libm.
 public func applyInPlace(_ activation: Activation, _ x: inout Tensor) {
     x.scalars.withUnsafeMutableBufferPointer { o in
         let o = o
         Numerics.parallelFor(o.count, costPerItem: 20) { range in
-            for i in range { o[i] = activation(o[i]) }
+            if activation == .geluTanh {
+                dc_gelu_tanh(o.baseAddress! + range.lowerBound, range.count)
+            } else {
+                for i in range { o[i] = activation(o[i]) }
+            }
         }
     }
 }
 
-/// `silu(gate) · up`, Qwen2's SwiGLU, written into `gate`. Shapes must match.
+/// `silu(gate) · up`, Qwen2's SwiGLU, written into `gate`. Shapes must match. Vectorised in C
+/// (`dc_silu_mul`); `Activation.silu` is the scalar twin.
 public func siluMultiply(_ gate: inout Tensor, _ up: Tensor) {
     precondition(gate.shape == up.shape, "siluMultiply: \(gate.shape) vs \(up.shape)")
     up.scalars.withUnsafeBufferPointer { u in
         gate.scalars.withUnsafeMutableBufferPointer { g in
             let g = g
-            Numerics.parallelFor(g.count, costPerItem: 20) { range in
-                for i in range { g[i] = Activation.silu(g[i]) * u[i] }
+            Numerics.parallelFor(g.count, costPerItem: 8) { range in
+                dc_silu_mul(g.baseAddress! + range.lowerBound, u.baseAddress! + range.lowerBound, range.count)
             }
         }
     }

@@ -8,4 +8,16 @@ void dc_gemv_bf16(const float *x, const uint16_t *w, size_t begin, size_t end, s
 
 // out[i] = bf16(in[i]) widened to float, for i in [0, n).
 void dc_widen_bf16(const uint16_t *in, float *out, size_t n);
+
+// e^x, branch-free polynomial (about 1 ulp; clamped to [−87.3, 88.3]). The kernels below use it.
+float dc_exp_scalar(float x);
+
+// gate[i] = silu(gate[i]) · up[i] (SwiGLU), i in [0, n).
+void dc_silu_mul(float *gate, const float *up, size_t n);
+
+// x[i] = ½x(1 + tanh(√(2/π)(x + 0.044715x³))) in place (GELU, tanh form).
+void dc_gelu_tanh(float *x, size_t n);
+
+// Softmax of row[0..<n] in place, max-subtracted; all −∞ gives the uniform distribution.
+void dc_softmax(float *row, size_t n);
 #endif
