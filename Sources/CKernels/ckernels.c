@@ -43,11 +43,11 @@ void dc_widen_bf16(const uint16_t *in, float *out, size_t n) {
 
 // e^x for the activations and softmax: Cody–Waite range reduction x = n·ln2 + r, |r| ≤ ln2/2,
 // then Cephes' degree-6 polynomial (about 1 ulp), scaled by 2^n built in the exponent bits.
-// Branch-free, so the loops below vectorise (libm's expf is a call per element). Inputs are
-// clamped to [−87.3, 88.3]: below, e^x is under 2^−126 (returned as ~1e−38, harmless where it is
-// used); above, it would overflow.
-static inline float dc_exp(float x) {
-    x = x < -87.3f ? -87.3f : x;
+// Branch-free, so the loops below vectorise (libm's expf is a call per element).
+// Below −87.3 the result is 0 (e^x is under 2^−126 there, and e^−∞ must be exactly 0 for masked
+// softmax entries); above 88.3 it is clamped, which would overflow.
+static inline float dc_exp(float input) {
+    float x = input < -87.3f ? -87.3f : input;
     x = x > 88.3f ? 88.3f : x;
     const float shifter = 12582912.0f;  // 1.5 · 2^23: adding it rounds to an integer
     float t = x * 1.44269504088896341f + shifter;
@@ -64,7 +64,7 @@ static inline float dc_exp(float x) {
     int32_t bits = ((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return input < -87.3f ? 0.0f : p * scale;
 }
 
 float dc_exp_scalar(float x) { return dc_exp(x); }

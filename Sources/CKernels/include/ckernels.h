@@ -9,7 +9,7 @@ void dc_gemv_bf16(const float *x, const uint16_t *w, size_t begin, size_t end, s
 // out[i] = bf16(in[i]) widened to float, for i in [0, n).
 void dc_widen_bf16(const uint16_t *in, float *out, size_t n);
 
-// e^x, branch-free polynomial (about 1 ulp; clamped to [−87.3, 88.3]). The kernels below use it.
+// e^x, branch-free polynomial (about 1 ulp); 0 below −87.3, clamped above 88.3. The kernels below use it.
 float dc_exp_scalar(float x);
 
 // gate[i] = silu(gate[i]) · up[i] (SwiGLU), i in [0, n).
