@@ -45,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "densecap",
             dependencies: [
-                "VideoIO", "FrameSampler", "Engine", "DenseCore",
+                "VideoIO", "FrameSampler", "TemporalCompress", "Engine", "DenseCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
