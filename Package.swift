@@ -36,14 +36,16 @@ let package = Package(
             name: "FrameSampler",
             dependencies: ["VideoIO", "DenseCore", .product(name: "Logging", package: "swift-log")]
         ),
+        // NVILA's scale-then-compress: Pillow-exact resizes, tile plans and the feature-map ops.
+        .target(name: "TemporalCompress", dependencies: ["DenseCore"], exclude: ["README.md"]),
         .target(
             name: "Engine",
-            dependencies: ["COpenBLAS", "DenseCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["COpenBLAS", "DenseCore", "TemporalCompress", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "densecap",
             dependencies: [
-                "VideoIO", "FrameSampler", "Engine", "DenseCore",
+                "VideoIO", "FrameSampler", "TemporalCompress", "Engine", "DenseCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -54,6 +56,9 @@ let package = Package(
         .testTarget(name: "VideoIOTests", dependencies: ["VideoIO", "DenseCore", "TestClips"]),
         .testTarget(
             name: "FrameSamplerTests", dependencies: ["FrameSampler", "VideoIO", "DenseCore", "TestClips"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "TemporalCompressTests", dependencies: ["TemporalCompress", "DenseCore"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "DenseCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips"]),

@@ -2,11 +2,12 @@ import ArgumentParser
 import DenseCore
 import Engine
 import Foundation
+import TemporalCompress
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the engine: language-model prefill/decode speed and the BLAS GEMM peak.",
-        subcommands: [BenchLLM.self, BenchGEMM.self])
+        abstract: "Measure the engine: language-model prefill/decode speed, the BLAS GEMM peak, image resizing.",
+        subcommands: [BenchLLM.self, BenchGEMM.self, BenchResize.self])
 }
 
 /// Results are JSON on stdout, so scripts can put them side by side with the peers'.
@@ -123,5 +124,59 @@ struct BenchGEMM: ParsableCommand {
         let peak = results.compactMap { $0["gflops"] as? Double }.max() ?? 0
         try printJSON(["threads": Numerics.threads, "blas": BLASRuntime.summary, "blas_core": BLASRuntime.libraryCoreName,
                        "shapes": results, "peak_gflops": peak])
+    }
+}
+
+struct BenchResize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resize",
+        abstract: "Time the Pillow-exact resize NVILA's preprocessing runs (bicubic by default) on one image.")
+
+    @Option(help: "Source size WxH (a deterministic pattern of that size is resized).")
+    var from = "1920x1080"
+
+    @Option(help: "Target sizes WxH, comma separated.")
+    var to = "448x448,896x896,1344x1344,1792x1344"
+
+    @Option(help: "Filter: bicubic, bilinear, box or nearest.")
+    var filter = "bicubic"
+
+    @Option(help: "Threads (0 = one per core).")
+    var threads = 0
+
+    @Option(help: "Seconds to spend per target size; the best run counts.")
+    var seconds = 1.0
+
+    func run() throws {
+        Numerics.setThreads(threads)
+        guard let resample = ResampleFilter.allCases.first(where: { "\($0)" == filter }) else {
+            throw ValidationError("unknown filter '\(filter)'; use bicubic, bilinear, box or nearest")
+        }
+        let (width, height) = try Self.size(from)
+        // Smooth gradients with a fine texture: content does not change the work, only the bytes.
+        let pixels = (0..<width * height * 3).map { i -> UInt8 in
+            let (p, c) = (i / 3, i % 3)
+            return UInt8(truncatingIfNeeded: (p % width) * (c + 1) + (p / width) * 3 + (p * 7919) % 13)
+        }
+        let image = RGBImage(width: width, height: height, pixels: pixels)
+        var results: [[String: Any]] = []
+        for spec in to.split(separator: ",") {
+            let (w, h) = try Self.size(String(spec))
+            var best = Double.infinity
+            var spent = 0.0
+            while spent < self.seconds || best == .infinity {
+                let t = measure { _ = pillowResize(image, width: w, height: h, filter: resample) }
+                best = min(best, t)
+                spent += t
+            }
+            results.append(["to": "\(w)x\(h)", "best_s": best, "output_mpixel_per_s": Double(w * h) / best / 1e6])
+        }
+        try printJSON(["threads": Numerics.threads, "from": "\(width)x\(height)", "filter": filter, "sizes": results])
+    }
+
+    static func size(_ text: String) throws -> (Int, Int) {
+        let dims = text.split(separator: "x").compactMap { Int($0) }
+        guard dims.count == 2, dims.allSatisfy({ $0 > 0 }) else { throw ValidationError("cannot read size '\(text)'; use WxH") }
+        return (dims[0], dims[1])
     }
 }
