@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(
             name: "TemporalCompressTests", dependencies: ["TemporalCompress", "DenseCore"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "DenseCore"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "DenseCore", "TemporalCompress"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips"]),
     ]
 )

@@ -6,8 +6,8 @@ import TemporalCompress
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the engine: language-model prefill/decode speed, the BLAS GEMM peak, image resizing.",
-        subcommands: [BenchLLM.self, BenchGEMM.self, BenchResize.self])
+        abstract: "Measure the engine: language-model prefill/decode speed, the vision tower, the BLAS GEMM peak, image resizing.",
+        subcommands: [BenchLLM.self, BenchVision.self, BenchGEMM.self, BenchResize.self])
 }
 
 /// Results are JSON on stdout, so scripts can put them side by side with the peers'.
@@ -178,5 +178,54 @@ struct BenchResize: ParsableCommand {
         let dims = text.split(separator: "x").compactMap { Int($0) }
         guard dims.count == 2, dims.allSatisfy({ $0 > 0 }) else { throw ValidationError("cannot read size '\(text)'; use WxH") }
         return (dims[0], dims[1])
+    }
+}
+
+struct BenchVision: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vision",
+        abstract: "Run 448×448 tiles through the SigLIP tower (the blocks NVILA uses) and report seconds and TFLOP/s.")
+
+    @Option(help: "A vision_tower/ folder (SigLIP config.json + safetensors) or an NVILA checkpoint.")
+    var model: String
+
+    @Option(help: "Threads for BLAS and the elementwise loops (0 = one per core).")
+    var threads = 0
+
+    @Option(help: "Index into hidden_states NVILA selects (-2: all blocks but the last).")
+    var selectLayer = -2
+
+    @Option(help: "Repetitions; the best is reported.")
+    var repeats = 2
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let logger = global.makeLogger(label: "densecap.bench")
+        Numerics.setThreads(threads)
+        try reportingErrors {
+            let nested = (model as NSString).appendingPathComponent("vision_tower")
+            let folder = FileManager.default.fileExists(atPath: (nested as NSString).appendingPathComponent("config.json")) ? nested : model
+            var tower: SiglipVisionModel!
+            let loadTime = try measure {
+                tower = try SiglipVisionModel.load(directory: folder, selectLayer: selectLayer)
+            }
+            let c = tower.config
+            let S = c.imageSize
+            // A smooth deterministic picture in [-1, 1] (content does not change the cost).
+            let pixels = Tensor(shape: [3, S, S], scalars: (0..<(3 * S * S)).map { Float(($0 * 37) % 255) / 127.5 - 1 })
+            var best = Double.infinity
+            for _ in 0..<max(1, repeats) {
+                best = min(best, measure { _ = tower(pixels) })
+            }
+            let flops = tower.forwardFLOPs
+            logger.debug("tower: \(tower.runLayers) of \(c.layers) blocks, \(flops / 1e12) TFLOP per tile")
+            try printJSON([
+                "model": folder, "threads": Numerics.threads, "blas": BLASRuntime.summary,
+                "blas_core": BLASRuntime.libraryCoreName, "load_s": loadTime, "layers_run": tower.runLayers,
+                "hidden": c.hiddenSize, "tokens": c.gridSide * c.gridSide, "tile_s": best,
+                "tflop_per_tile": flops / 1e12, "tflops": flops / best / 1e12,
+            ])
+        }
     }
 }

@@ -41,7 +41,7 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
         switch error {
         case let e as CLIError: status = e.status
         case let e as VideoError: status = Status(e.kind)
-        case is WeightError, is ConfigError, is TokenizerError: status = .dataError
+        case is WeightError, is ConfigError, is TokenizerError, is MediaError: status = .dataError
         case is GenerationError: status = .failure
         default: throw error
         }

@@ -98,22 +98,7 @@ public struct Qwen2Config: Decodable, Sendable, Equatable {
 
     /// Reads and validates `config.json` in `directory`.
     public static func load(directory: String) throws -> Qwen2Config {
-        let path = (directory as NSString).appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError(key: "config.json", value: path, reason: "file not found")
-        }
-        let config: Qwen2Config
-        do {
-            config = try JSONDecoder().decode(Qwen2Config.self, from: data)
-        } catch let error as ConfigError {
-            throw error
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw ConfigError(key: key.stringValue, value: path, reason: "missing")
-        } catch let DecodingError.typeMismatch(_, context) {
-            throw ConfigError(key: context.codingPath.map(\.stringValue).joined(separator: "."), value: path, reason: "wrong type")
-        } catch {
-            throw ConfigError(key: "config.json", value: path, reason: "not valid JSON")
-        }
+        let config = try decodeConfig(Qwen2Config.self, (directory as NSString).appendingPathComponent("config.json"))
         try config.validate()
         return config
     }

@@ -1,0 +1,176 @@
+import ArgumentParser
+import DenseCore
+import Engine
+import FrameSampler
+import Foundation
+import Logging
+import VideoIO
+
+extension ModelOptions {
+    /// The folder of an NVILA checkpoint (either published layout).
+    func checkpointDirectory() throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CLIError(status: .noInput, message: "\(model): no such model directory")
+        }
+        guard NVILAModel.isCheckpoint(directory: model) else {
+            throw CLIError(status: .dataError,
+                           message: "\(model): not an NVILA checkpoint (needs llm/, vision_tower/ and mm_projector/, or a single-folder -hf layout)")
+        }
+        return model
+    }
+}
+
+/// Generation settings shared by the commands that answer about media.
+struct AnswerOptions: ParsableArguments {
+    @Option(help: "Stop after this many new tokens.")
+    var maxNewTokens = 256
+
+    @Option(help: "Sampling temperature; 0 is greedy (the reference's default).")
+    var temperature: Float = 0
+
+    @Option(help: "Nucleus sampling mass (with --temperature > 0).")
+    var topP: Float = 1
+
+    @Option(help: "Seed for sampling.")
+    var seed: UInt64 = 0
+
+    @Option(help: "System prompt (default: the template's).")
+    var system: String?
+
+    func validate() throws {
+        guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive") }
+        guard temperature >= 0 else { throw ValidationError("--temperature must not be negative") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+    }
+
+    func generation(stops: Set<Int>) -> GenerationOptions {
+        GenerationOptions(maxNewTokens: maxNewTokens, temperature: temperature, topP: topP, seed: seed, stopTokens: stops)
+    }
+}
+
+/// Loads the checkpoint, answers, streams the text to stdout and timings to stderr.
+private func answer(
+    media: () throws -> [Media], question: String, modelOptions: ModelOptions, answerOptions: AnswerOptions, logger: Logger
+) throws {
+    Numerics.setThreads(modelOptions.threads)
+    let directory = try modelOptions.checkpointDirectory()
+    let loadStart = Date()
+    let model = try NVILAModel.load(directory: directory, logger: logger)
+    logger.info("loaded \(directory) in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s; \(BLASRuntime.summary)")
+    let items = try media()
+    let start = Date()
+    var firstTokenAt: Date?
+    var stream = StreamingDecoder(tokenizer: model.tokenizer, skipSpecialTokens: true)
+    var text = ""
+    let output = try model.generate(
+        text: question, media: items, options: answerOptions.generation(stops: model.stopTokens), system: answerOptions.system
+    ) { id in
+        if firstTokenAt == nil { firstTokenAt = Date() }
+        text += stream.push(id)
+        return true
+    }
+    text += stream.finish()
+    // VILA strips the decoded answer.
+    Console.stdout(text.trimmingCharacters(in: .whitespacesAndNewlines) + "\n")
+    let encode = (firstTokenAt ?? Date()).timeIntervalSince(start)
+    logger.info("vision + prefill \(String(format: "%.2f", encode)) s; \(output.count) new tokens in \(String(format: "%.2f", Date().timeIntervalSince(firstTokenAt ?? Date()))) s")
+}
+
+/// The first frame of an image file (anything FFmpeg decodes: PNG, JPEG, WebP, …), as shown.
+func readImage(_ path: String) throws -> RGBImage {
+    let reader = try VideoReader(path: path)
+    guard let frame = try reader.nextFrame() else {
+        throw VideoError(.undecodable, path: path, reason: "no picture could be decoded")
+    }
+    return try reader.image(from: frame, size: OutputSize())
+}
+
+struct Describe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Describe an image with an NVILA model.",
+        discussion: "A single image is tiled as the checkpoint says (Dynamic-S2 multi-scale tiles for NVILA, InternVL tiles with a thumbnail for NVILA-Lite). The answer goes to stdout.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Argument(help: "An image file (any format FFmpeg reads).")
+    var image: String
+
+    @Option(help: "The question or instruction.")
+    var prompt = "Describe the image in detail."
+
+    @OptionGroup var answerOptions: AnswerOptions
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let logger = global.makeLogger(label: "densecap.describe")
+        try reportingErrors {
+            try answer(media: { [.image(try readImage(image))] }, question: prompt, modelOptions: modelOptions,
+                       answerOptions: answerOptions, logger: logger)
+        }
+    }
+}
+
+struct Ask: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Answer a question about a video with an NVILA model.",
+        discussion: "Frames are chosen as the reference does (--frames N: uniform over the range, round-half-to-even) or at a rate (--fps), squashed to the tower's size with Pillow's bicubic, and given to the model as one <vila/video>.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Argument(help: "A video file.")
+    var video: String
+
+    @Argument(help: "The question.")
+    var question: String
+
+    @Option(help: "Frames uniform over the range (default: the checkpoint's num_video_frames).")
+    var frames: Int?
+
+    @Option(help: "Sample at this rate instead (e.g. 1, 0.5, 30000/1001).")
+    var fps: String?
+
+    @Option(help: "Start of the range: seconds, a fraction or [H:]MM:SS.fff.")
+    var start: String?
+
+    @Option(help: "End of the range (exclusive).")
+    var end: String?
+
+    @OptionGroup var answerOptions: AnswerOptions
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if let frames, frames <= 0 { throw ValidationError("--frames must be positive") }
+        if frames != nil && fps != nil { throw ValidationError("--frames and --fps exclude each other") }
+        if let fps, Rational(parsing: fps).map({ $0 > .zero }) != true { throw ValidationError("--fps must be a positive number") }
+        for (name, value) in [("--start", start), ("--end", end)] {
+            if let value, MediaTime(parsing: value) == nil { throw ValidationError("\(name): cannot read '\(value)' as a time") }
+        }
+    }
+
+    func run() throws {
+        let logger = global.makeLogger(label: "densecap.ask")
+        try reportingErrors {
+            let checkpoint = try modelOptions.checkpointDirectory()
+            let frameCount = try frames ?? NVILAConfig.load(directory: checkpoint).numVideoFrames
+            try answer(
+                media: {
+                    let reader = try VideoReader(path: video)
+                    let policy: SamplingPolicy = fps.flatMap(Rational.init(parsing:)).map { .rate($0) } ?? .count(frameCount)
+                    let window = TimeWindow(start: start.flatMap(MediaTime.init(parsing:)), end: end.flatMap(MediaTime.init(parsing:)))
+                    let sampler = try FrameSampler(reader: reader, policy: policy, window: window, logger: logger)
+                    var images: [RGBImage] = []
+                    var times: [String] = []
+                    while let sample = try sampler.next() {
+                        images.append(try reader.image(from: sample.frame, size: OutputSize()))
+                        times.append(sample.time.secondsString)
+                    }
+                    guard !images.isEmpty else {
+                        throw VideoError(.undecodable, path: video, reason: "no frame in the requested range")
+                    }
+                    logger.info("\(video): \(images.count) frames at \(times.joined(separator: ", ")) s")
+                    return [.video(images)]
+                }, question: question, modelOptions: modelOptions, answerOptions: answerOptions, logger: logger)
+        }
+    }
+}
