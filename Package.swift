@@ -40,6 +40,8 @@ let package = Package(
             name: "Engine",
             dependencies: ["COpenBLAS", "DenseCore", .product(name: "Logging", package: "swift-log")]
         ),
+        // Boundary detection on small frames and embeddings; knows nothing of FFmpeg or the model.
+        .target(name: "EventSegmenter", dependencies: ["DenseCore"]),
         .executableTarget(
             name: "densecap",
             dependencies: [
@@ -56,6 +58,7 @@ let package = Package(
             name: "FrameSamplerTests", dependencies: ["FrameSampler", "VideoIO", "DenseCore", "TestClips"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "DenseCore"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EventSegmenterTests", dependencies: ["EventSegmenter", "DenseCore"]),
         .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips"]),
     ]
 )
