@@ -42,10 +42,12 @@ let package = Package(
         ),
         // Boundary detection on small frames and embeddings; knows nothing of FFmpeg or the model.
         .target(name: "EventSegmenter", dependencies: ["DenseCore"]),
+        // Output formats (JSON, CSV, SRT, WebVTT, ActivityNet, HTML) and the evaluation metrics.
+        .target(name: "CaptionWriters", dependencies: ["DenseCore", "EventSegmenter"]),
         .executableTarget(
             name: "densecap",
             dependencies: [
-                "VideoIO", "FrameSampler", "Engine", "DenseCore",
+                "VideoIO", "FrameSampler", "Engine", "DenseCore", "EventSegmenter", "CaptionWriters",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -59,6 +61,9 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "DenseCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EventSegmenterTests", dependencies: ["EventSegmenter", "DenseCore"]),
+        .testTarget(
+            name: "CaptionWritersTests", dependencies: ["CaptionWriters", "EventSegmenter", "DenseCore"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips"]),
     ]
 )

@@ -30,7 +30,9 @@ public struct FrameRecord: Sendable, Equatable {
 public enum EventFuser {
     /// Candidates of all detectors → accepted boundaries, in time order.
     ///
-    /// Candidates closer than `minimumLength` form one cluster, which becomes one boundary at the
+    /// Candidates whose transitions (a cut's is its frame; a fade's its dark frames) come closer
+    /// than `minimumLength` form one cluster, so the cuts at both ends of a fade's black frames
+    /// join the fade. A cluster becomes one boundary at the
     /// time of its highest-precedence kind (fade > cut > dissolve > semantic > motion), with the
     /// noisy-or of the detectors' confidences (one detector per name counts, at its best).
     /// Clusters are then accepted strongest first, each at least `minimumLength` from every
@@ -38,13 +40,16 @@ public enum EventFuser {
     public static func fuse(_ candidates: [Boundary], start: MediaTime, end: MediaTime, configuration: FuserConfiguration)
         -> [Boundary]
     {
-        let sorted = candidates.sorted { $0.time < $1.time }
+        let sorted = candidates.sorted { ($0.transitionStart, $0.time) < ($1.transitionStart, $1.time) }
         var clusters: [[Boundary]] = []
+        var clusterEnd = MediaTime.zero
         for c in sorted {
-            if let last = clusters.last?.last, c.time - last.time < configuration.minimumLength {
+            if !clusters.isEmpty, c.transitionStart - clusterEnd < configuration.minimumLength {
                 clusters[clusters.count - 1].append(c)
+                clusterEnd = max(clusterEnd, c.transitionEnd)
             } else {
                 clusters.append([c])
+                clusterEnd = c.transitionEnd
             }
         }
         let merged = clusters.map(merge)

@@ -38,6 +38,16 @@ private func frames(_ ms: Int64, energy: (Int64) -> Double = { _ in 0 }) -> [Fra
         #expect(fused.map(\.kind) == c.expected.map(\.1))
     }
 
+    /// Entering and leaving 1.25 s of black are cuts too; they belong to the fade.
+    @Test func cutsAtTheEndsOfAFadeJoinIt() {
+        let fade = Boundary(time: t(6500), kind: .fade, confidence: 0.9, score: 2, transitionStart: t(6000),
+                            transitionEnd: t(7000), detector: "fade")
+        let fused = EventFuser.fuse([b(6000, .cut, 1, "content"), fade, b(7250, .cut, 1, "content")],
+                                    start: .zero, end: t(20000), configuration: FuserConfiguration())
+        #expect(fused.map(\.time) == [t(6500)])
+        #expect(fused.map(\.kind) == [.fade])
+    }
+
     @Test func confidenceIsNoisyOrOverDetectors() {
         let fused = EventFuser.fuse([b(5000, .cut, 0.5, "a"), b(5000, .cut, 0.5, "b"), b(5100, .cut, 0.4, "a")],
                                     start: .zero, end: t(10000), configuration: FuserConfiguration())
