@@ -42,10 +42,14 @@ let package = Package(
             name: "Engine",
             dependencies: ["COpenBLAS", "DenseCore", "TemporalCompress", .product(name: "Logging", package: "swift-log")]
         ),
+        // Boundary detection on small frames and embeddings; knows nothing of FFmpeg or the model.
+        .target(name: "EventSegmenter", dependencies: ["DenseCore"]),
+        // Output formats (JSON, CSV, SRT, WebVTT, ActivityNet, HTML) and the evaluation metrics.
+        .target(name: "CaptionWriters", dependencies: ["DenseCore", "EventSegmenter"]),
         .executableTarget(
             name: "densecap",
             dependencies: [
-                "VideoIO", "FrameSampler", "TemporalCompress", "Engine", "DenseCore",
+                "VideoIO", "FrameSampler", "TemporalCompress", "Engine", "DenseCore", "EventSegmenter", "CaptionWriters",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -61,6 +65,10 @@ let package = Package(
             name: "TemporalCompressTests", dependencies: ["TemporalCompress", "DenseCore"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "DenseCore", "TemporalCompress"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EventSegmenterTests", dependencies: ["EventSegmenter", "DenseCore"]),
+        .testTarget(
+            name: "CaptionWritersTests", dependencies: ["CaptionWriters", "EventSegmenter", "DenseCore"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips"]),
     ]
 )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CaptionWriters
 import Foundation
 import VideoIO
 
@@ -98,32 +99,36 @@ final class ProgressBar {
     private func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
 }
 
-/// Writes `data` to `path` through a temporary file in the same directory and a rename, so a
-/// reader never sees a half-written file.
+/// Writes `data` to `path` through a temporary file and a rename (`CaptionWriters.writeAtomically`),
+/// reporting failure as an output error of the CLI's exit-code table.
 func writeAtomically(_ data: Data, to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let temp = url.deletingLastPathComponent()
-        .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).partial")
     do {
-        try data.write(to: temp)
-        if rename(temp.path, url.path) != 0 {
-            let message = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temp)
-            throw VideoError(.output, path: path, reason: "cannot write: \(message)")
-        }
-    } catch let error as VideoError {
-        throw error
-    } catch {
-        try? FileManager.default.removeItem(at: temp)
-        throw VideoError(.output, path: path, reason: "cannot write: \(describe(error))")
+        try CaptionWriters.writeAtomically(data, to: path)
+    } catch let error as WriterError {
+        throw VideoError(.output, path: error.path, reason: error.reason)
     }
 }
 
 /// A short message for a Foundation error (its underlying POSIX reason when there is one).
-func describe(_ error: Error) -> String {
-    let ns = error as NSError
-    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-        return String(cString: strerror(Int32(underlying.code)))
+func describe(_ error: Error) -> String { posixReason(error) }
+
+/// Prints one warning line per kind of damage the decoder saw; returns true when there was any.
+func warnAboutDamage(_ file: String, report: DecodeReport) -> Bool {
+    var damaged = false
+    if let cut = report.truncatedAt {
+        let declared = report.declaredEnd.map { " of \($0.secondsString) s" } ?? ""
+        let why = report.readError.map { " (\($0))" } ?? ""
+        Console.warning("\(file): truncated: decodable up to \(cut.secondsString) s\(declared)\(why)")
+        damaged = true
     }
-    return ns.localizedDescription
+    if report.isDamaged {
+        Console.warning("\(file): damaged stream: \(report.corruptPackets) corrupt packets skipped, \(report.rejectedPackets) packets rejected by the decoder, \(report.damagedFrames) frames with concealed errors")
+        damaged = true
+    }
+    return damaged
+}
+
+/// `dir/clip.mp4` → `clip`.
+func stem(of file: String) -> String {
+    ((file as NSString).lastPathComponent as NSString).deletingPathExtension
 }

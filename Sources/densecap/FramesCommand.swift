@@ -158,22 +158,6 @@ struct Frames: ParsableCommand {
         return warnAboutDamage(file, report: report) ? .partial : .success
     }
 
-    /// Prints one warning line per kind of damage; returns true when there was any.
-    private func warnAboutDamage(_ file: String, report: DecodeReport) -> Bool {
-        var damaged = false
-        if let cut = report.truncatedAt {
-            let declared = report.declaredEnd.map { " of \($0.secondsString) s" } ?? ""
-            let why = report.readError.map { " (\($0))" } ?? ""
-            Console.warning("\(file): truncated: decodable up to \(cut.secondsString) s\(declared)\(why)")
-            damaged = true
-        }
-        if report.isDamaged {
-            Console.warning("\(file): damaged stream: \(report.corruptPackets) corrupt packets skipped, \(report.rejectedPackets) packets rejected by the decoder, \(report.damagedFrames) frames with concealed errors")
-            damaged = true
-        }
-        return damaged
-    }
-
     /// Frames an earlier run with other settings left behind would be mistaken for this run's.
     private func removeStaleFrames(in folder: String, keeping written: Set<String>) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
@@ -181,10 +165,6 @@ struct Frames: ParsableCommand {
             try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(name))
         }
         if format == .png { try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent("frames.rgb")) }
-    }
-
-    private func stem(of file: String) -> String {
-        ((file as NSString).lastPathComponent as NSString).deletingPathExtension
     }
 }
 

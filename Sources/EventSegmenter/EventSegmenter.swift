@@ -1,0 +1,149 @@
+import DenseCore
+
+/// Which detectors run and how they are tuned.
+public struct SegmenterConfiguration: Sendable, Equatable {
+    public enum Detector: String, Sendable, CaseIterable {
+        case content, histogram, adaptive, fade, dissolve, motion
+    }
+
+    /// The default set: adaptive cuts, fades, dissolves and motion in still scenes.
+    public var detectors: Set<Detector> = [.adaptive, .content, .fade, .dissolve, .motion]
+    /// The rate frames arrive at (frames per second), to turn seconds into frame counts.
+    public var frameRate: Double = 4
+    /// ContentDetector's threshold; in the default set it catches cuts the adaptive ratio misses
+    /// because the neighbourhood moves, so it sits higher than PySceneDetect's 27.
+    public var contentThreshold: Double = 45
+    public var histogramThreshold: Double = 0.5
+    public var adaptiveRatio: Double = 3
+    public var adaptiveMinimumScore: Double = 15
+    public var adaptiveWindow: Int = 2
+    public var weights: ContentWeights = .standard
+    public var fadeBlackLevel: Double = 16
+    public var fadeWhiteLevel: Double = 240
+    /// The longest dissolve seen whole, in seconds.
+    public var dissolveSpan: Double = 1.5
+    public var motion = MotionDetector.Configuration()
+    /// Flash suppression window in seconds (0: off).
+    public var flashWindow: Double = 0.5
+    public var fuser = FuserConfiguration()
+
+    public init() {}
+
+    /// Still-camera footage (surveillance): motion events after a second of quiet, gating on.
+    public static var staticCamera: SegmenterConfiguration {
+        var c = SegmenterConfiguration()
+        c.motion.quietBefore = 1
+        c.fuser.gating = true
+        return c
+    }
+}
+
+/// The pixel-level segmenter: frames in, events out.
+///
+/// Feed frames in time order with `process`; read `events(end:)` once at the end. Each frame is
+/// analysed once (`AnalyzedFrame`) and shown to every enabled detector; cut and fade candidates go
+/// through the `FlashFilter`; `EventFuser` turns the rest into events. Embeddings, when a vision
+/// model computes them, go to `process(embedding:at:)` and add semantic boundaries. Memory: a few
+/// dozen analysed frames plus 24 bytes per frame for the fuser.
+public final class EventSegmenter {
+    public let configuration: SegmenterConfiguration
+    public private(set) var frameCount = 0
+    /// Candidates released so far (before fusion).
+    public private(set) var candidates: [Boundary] = []
+    private var detectors: [FrameDetector] = []
+    private let motion: MotionDetector?
+    private let semantic: SemanticNoveltyDetector
+    private let flash: FlashFilter?
+    private var records: [FrameRecord] = []
+    private var lastTime: MediaTime?
+
+    public init(configuration: SegmenterConfiguration = SegmenterConfiguration()) {
+        self.configuration = configuration
+        let c = configuration
+        let frames = { (seconds: Double) in max(1, Int((seconds * c.frameRate).rounded())) }
+        if c.detectors.contains(.content) { detectors.append(ContentDetector(threshold: c.contentThreshold, weights: c.weights)) }
+        if c.detectors.contains(.histogram) { detectors.append(HistogramDetector(threshold: c.histogramThreshold)) }
+        if c.detectors.contains(.adaptive) {
+            detectors.append(AdaptiveDetector(ratio: c.adaptiveRatio, minimumScore: c.adaptiveMinimumScore,
+                                              window: c.adaptiveWindow, weights: c.weights))
+        }
+        if c.detectors.contains(.fade) {
+            detectors.append(FadeDetector(blackLevel: c.fadeBlackLevel, whiteLevel: c.fadeWhiteLevel))
+        }
+        if c.detectors.contains(.dissolve) { detectors.append(DissolveDetector(span: max(3, frames(c.dissolveSpan)))) }
+        motion = c.detectors.contains(.motion) ? MotionDetector(configuration: c.motion) : nil
+        if let motion { detectors.append(motion) }
+        semantic = SemanticNoveltyDetector()
+        flash = c.flashWindow > 0
+            ? FlashFilter(window: MediaTime(Rational(Int64((c.flashWindow * 1000).rounded()), 1000)),
+                          historyLength: max(8, frames(c.flashWindow) + frames(c.dissolveSpan) + 4), weights: c.weights)
+            : nil
+    }
+
+    /// Whether the edge channel is needed (analyse frames with `edges: true` then).
+    public var needsEdges: Bool { configuration.weights.edges > 0 }
+
+    /// Analyses and processes one frame.
+    /// - Parameter image: `[height, width, 3]`, downscaled by the caller (about 256 wide).
+    public func process(_ image: RGBImage, at time: MediaTime) throws {
+        try process(AnalyzedFrame(index: frameCount, time: time, image: image, edges: needsEdges))
+    }
+
+    public func process(_ frame: AnalyzedFrame) throws {
+        if let lastTime, frame.time <= lastTime { throw SegmenterError.outOfOrder(time: frame.time, previous: lastTime) }
+        lastTime = frame.time
+        frameCount += 1
+        var found: [Boundary] = []
+        for d in detectors { found += d.process(frame) }
+        records.append(FrameRecord(time: frame.time, energy: motion?.lastEnergy ?? 0))
+        route(found, frame: frame)
+    }
+
+    /// A per-frame embedding `[dim]` (the vision tower's pooled features) at a frame's time.
+    public func process(embedding: [Float], at time: MediaTime) throws {
+        if let b = try semantic.process(embedding: embedding, at: time) { candidates.append(b) }
+    }
+
+    /// A boundary found elsewhere (a caller's own detector).
+    public func add(_ boundary: Boundary) { candidates.append(boundary) }
+
+    /// Flushes the detectors and returns the events covering `[first frame, end)`.
+    /// - Parameter end: the end of the stream; default the last frame's time plus the typical
+    ///   frame interval.
+    public func events(end: MediaTime? = nil) -> [Event] {
+        var found: [Boundary] = []
+        for d in detectors { found += d.finish() }
+        route(found, frame: nil)
+        if let flash { candidates += flash.finish() }
+        guard let first = records.first else { return [] }
+        let stop = end ?? defaultEnd
+        let accepted = EventFuser.fuse(candidates, start: first.time, end: stop, configuration: configuration.fuser)
+        return EventFuser.events(boundaries: accepted, frames: records, end: stop, configuration: configuration.fuser)
+    }
+
+    /// The boundaries the events start at, after fusion (call after `events`).
+    public func fusedBoundaries(end: MediaTime) -> [Boundary] {
+        guard let first = records.first else { return [] }
+        return EventFuser.fuse(candidates, start: first.time, end: end, configuration: configuration.fuser)
+    }
+
+    private var defaultEnd: MediaTime {
+        guard let last = records.last else { return .zero }
+        guard records.count >= 2 else { return last.time + MediaTime(Rational(1, 1000)) }
+        return last.time + (last.time - records[records.count - 2].time)
+    }
+
+    private func route(_ found: [Boundary], frame: AnalyzedFrame?) {
+        let flashable = found.filter { $0.kind == .cut || $0.kind == .fade }
+        let rest = found.filter { $0.kind != .cut && $0.kind != .fade }
+        candidates += rest
+        if !rest.isEmpty { semantic.reset() }
+        guard let flash else {
+            candidates += flashable
+            if !flashable.isEmpty { semantic.reset() }
+            return
+        }
+        if let frame { candidates += flash.observe(frame) }
+        for b in flashable { flash.submit(b) }
+    }
+}

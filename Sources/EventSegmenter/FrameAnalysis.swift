@@ -1,0 +1,240 @@
+import DenseCore
+
+/// What every pixel-level detector reads from one frame, computed once per frame.
+///
+/// The caller hands in a small frame (the CLI asks swscale for a width of about 256, as
+/// PySceneDetect's automatic downscale does); everything here is O(pixels) and allocation-light.
+public struct AnalyzedFrame: Sendable {
+    /// 0-based position in the stream of frames given to the segmenter.
+    public let index: Int
+    /// Exact presentation time of the frame.
+    public let time: MediaTime
+    public let width: Int
+    public let height: Int
+    /// `[height, width]` planes in OpenCV's 8-bit HSV convention: H in 0…179, S and V in 0…255.
+    public let hue: [UInt8]
+    public let saturation: [UInt8]
+    public let value: [UInt8]
+    /// `[height, width]` BT.601 luma, 0…255.
+    public let luma: [UInt8]
+    /// `[height, width]` edge map (0 or 1): gradient magnitude above a threshold, dilated once.
+    /// Empty unless edges were asked for.
+    public let edges: [UInt8]
+    /// Mean luma, 0…255.
+    public let meanLuma: Double
+    /// `[lumaBins]` luma histogram, normalised to sum 1.
+    public let lumaHistogram: [Float]
+    /// `[gridHeight, gridWidth]` block means of luma, for the motion detector (at most 64 wide).
+    public let grid: [Float]
+    public let gridWidth: Int
+    public let gridHeight: Int
+    /// `[16 × 9]` block means of luma, zero mean and unit norm (empty for a flat frame): the
+    /// brightness-free signature the dissolve test projects.
+    public let signature: [Float]
+
+    public static let lumaBins = 64
+    public static let signatureSize = (width: 16, height: 9)
+
+    /// - Parameter image: `[height, width, 3]` RGB, already downscaled by the caller.
+    public init(index: Int, time: MediaTime, image: RGBImage, edges wantEdges: Bool = false) {
+        self.index = index
+        self.time = time
+        width = image.width
+        height = image.height
+        let n = width * height
+        var h = [UInt8](repeating: 0, count: n)
+        var s = [UInt8](repeating: 0, count: n)
+        var v = [UInt8](repeating: 0, count: n)
+        var y = [UInt8](repeating: 0, count: n)
+        var histogram = [Float](repeating: 0, count: Self.lumaBins)
+        var lumaSum = 0
+        image.pixels.withUnsafeBufferPointer { px in
+            for i in 0..<n {
+                let r = Int(px[3 * i]), g = Int(px[3 * i + 1]), b = Int(px[3 * i + 2])
+                let (hh, ss, vv) = hsv(r, g, b)
+                h[i] = hh
+                s[i] = ss
+                v[i] = vv
+                let l = (77 * r + 150 * g + 29 * b + 128) >> 8
+                y[i] = UInt8(l)
+                lumaSum += l
+                histogram[l * Self.lumaBins / 256] += 1
+            }
+        }
+        for i in histogram.indices { histogram[i] /= Float(n) }
+        hue = h
+        saturation = s
+        value = v
+        luma = y
+        meanLuma = Double(lumaSum) / Double(n)
+        lumaHistogram = histogram
+        edges = wantEdges ? edgeMap(y, width: width, height: height) : []
+        let block = max(1, (width + 63) / 64)
+        gridWidth = max(1, width / block)
+        gridHeight = max(1, height / block)
+        grid = blockMeans(y, width: width, height: height, gridWidth: gridWidth, gridHeight: gridHeight)
+        var sig = blockMeans(
+            y, width: width, height: height, gridWidth: Self.signatureSize.width,
+            gridHeight: Self.signatureSize.height)
+        let mean = sig.reduce(0, +) / Float(sig.count)
+        var norm: Float = 0
+        for i in sig.indices {
+            sig[i] -= mean
+            norm += sig[i] * sig[i]
+        }
+        norm = norm.squareRoot()
+        // A flat frame (black, white, one colour) has no shape to compare: fades handle those.
+        let flat = norm < 2 * Float(sig.count).squareRoot()
+        signature = flat ? [] : sig.map { $0 / norm }
+    }
+}
+
+/// OpenCV's `COLOR_RGB2HSV` for 8-bit images: H = hue°/2, S = 255·(max−min)/max, V = max.
+@inline(__always)
+func hsv(_ r: Int, _ g: Int, _ b: Int) -> (UInt8, UInt8, UInt8) {
+    let mx = max(r, g, b), mn = min(r, g, b)
+    let delta = mx - mn
+    if delta == 0 { return (0, 0, UInt8(mx)) }
+    let s = (255 * delta + mx / 2) / mx
+    var h: Int
+    if mx == r {
+        h = 30 * (g - b) / delta
+    } else if mx == g {
+        h = 60 + 30 * (b - r) / delta
+    } else {
+        h = 120 + 30 * (r - g) / delta
+    }
+    if h < 0 { h += 180 }
+    return (UInt8(min(h, 179)), UInt8(s), UInt8(mx))
+}
+
+/// `[gridHeight, gridWidth]` means of `[height, width]` luma over equal blocks (the remainder
+/// rows and columns go to the last block).
+func blockMeans(_ y: [UInt8], width: Int, height: Int, gridWidth: Int, gridHeight: Int) -> [Float] {
+    var sums = [Float](repeating: 0, count: gridWidth * gridHeight)
+    var counts = [Float](repeating: 0, count: gridWidth * gridHeight)
+    y.withUnsafeBufferPointer { p in
+        for row in 0..<height {
+            let gy = min(gridHeight - 1, row * gridHeight / height)
+            for col in 0..<width {
+                let gx = min(gridWidth - 1, col * gridWidth / width)
+                sums[gy * gridWidth + gx] += Float(p[row * width + col])
+                counts[gy * gridWidth + gx] += 1
+            }
+        }
+    }
+    for i in sums.indices { sums[i] /= max(1, counts[i]) }
+    return sums
+}
+
+/// Edges as ContentDetector's Canny step would mark them, without hysteresis: Sobel magnitude
+/// above a threshold tied to the frame's median luma, dilated by one pixel. `[height, width]`, 0/1.
+func edgeMap(_ y: [UInt8], width: Int, height: Int) -> [UInt8] {
+    var marks = [UInt8](repeating: 0, count: width * height)
+    guard width >= 3, height >= 3 else { return marks }
+    var sorted = y
+    sorted.sort()
+    let median = Int(sorted[sorted.count / 2])
+    // PySceneDetect: Canny(low = 0.67·median, high = 1.33·median) on the Sobel gradient (a step
+    // of height h has gradient 4h); we use the high bound.
+    let threshold = max(16, 4 * median / 3)
+    let t2 = threshold * threshold
+    y.withUnsafeBufferPointer { p in
+        for row in 1..<(height - 1) {
+            for col in 1..<(width - 1) {
+                let i = row * width + col
+                let a = Int(p[i - width - 1]), b = Int(p[i - width]), c = Int(p[i - width + 1])
+                let d = Int(p[i - 1]), f = Int(p[i + 1])
+                let g = Int(p[i + width - 1]), h = Int(p[i + width]), k = Int(p[i + width + 1])
+                let gx = (c + 2 * f + k) - (a + 2 * d + g)
+                let gy = (g + 2 * h + k) - (a + 2 * b + c)
+                if gx * gx + gy * gy > t2 { marks[i] = 1 }
+            }
+        }
+    }
+    var dilated = marks
+    for row in 0..<height {
+        for col in 0..<width where marks[row * width + col] == 1 {
+            for dy in -1...1 {
+                for dx in -1...1 {
+                    let r = row + dy, c = col + dx
+                    if r >= 0, r < height, c >= 0, c < width { dilated[r * width + c] = 1 }
+                }
+            }
+        }
+    }
+    return dilated
+}
+
+// MARK: - Frame distances
+
+/// Mean absolute difference of two equally sized planes.
+func meanAbsoluteDifference(_ a: [UInt8], _ b: [UInt8]) -> Double {
+    precondition(a.count == b.count, "planes of \(a.count) and \(b.count) pixels")
+    guard !a.isEmpty else { return 0 }
+    var total = 0
+    a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            for i in 0..<pa.count { total += abs(Int(pa[i]) - Int(pb[i])) }
+        }
+    }
+    return Double(total) / Double(a.count)
+}
+
+/// Weights of ContentDetector's score: the weighted mean of the per-channel mean differences.
+public struct ContentWeights: Sendable, Equatable {
+    public var hue: Double
+    public var saturation: Double
+    public var value: Double
+    public var edges: Double
+
+    public init(hue: Double = 1, saturation: Double = 1, value: Double = 1, edges: Double = 0) {
+        self.hue = hue
+        self.saturation = saturation
+        self.value = value
+        self.edges = edges
+    }
+
+    /// PySceneDetect's defaults (edges off).
+    public static let standard = ContentWeights()
+}
+
+/// ContentDetector's frame score: Σ wᵢ·mean|Δchannelᵢ| / Σ wᵢ, each channel on 0…255
+/// (edges count 255 per changed pixel). Frames of different sizes score 255.
+public func contentScore(_ a: AnalyzedFrame, _ b: AnalyzedFrame, weights: ContentWeights = .standard) -> Double {
+    guard a.width == b.width, a.height == b.height else { return 255 }
+    var total = 0.0, weight = 0.0
+    if weights.hue > 0 {
+        total += weights.hue * meanAbsoluteDifference(a.hue, b.hue)
+        weight += weights.hue
+    }
+    if weights.saturation > 0 {
+        total += weights.saturation * meanAbsoluteDifference(a.saturation, b.saturation)
+        weight += weights.saturation
+    }
+    if weights.value > 0 {
+        total += weights.value * meanAbsoluteDifference(a.value, b.value)
+        weight += weights.value
+    }
+    if weights.edges > 0, !a.edges.isEmpty, !b.edges.isEmpty {
+        total += weights.edges * 255 * meanAbsoluteDifference(a.edges, b.edges)
+        weight += weights.edges
+    }
+    return weight > 0 ? total / weight : 0
+}
+
+/// 1 − Pearson correlation of the two luma histograms (OpenCV's `HISTCMP_CORREL`), in 0…2.
+public func histogramDistance(_ a: AnalyzedFrame, _ b: AnalyzedFrame) -> Double {
+    let x = a.lumaHistogram, y = b.lumaHistogram
+    let n = Double(x.count)
+    let mx = Double(x.reduce(0, +)) / n, my = Double(y.reduce(0, +)) / n
+    var sxy = 0.0, sxx = 0.0, syy = 0.0
+    for i in x.indices {
+        let dx = Double(x[i]) - mx, dy = Double(y[i]) - my
+        sxy += dx * dy
+        sxx += dx * dx
+        syy += dy * dy
+    }
+    let denominator = (sxx * syy).squareRoot()
+    return denominator > 0 ? 1 - sxy / denominator : (sxx == syy ? 0 : 1)
+}

@@ -1,0 +1,279 @@
+import ArgumentParser
+import CaptionWriters
+import DenseCore
+import EventSegmenter
+import Foundation
+import FrameSampler
+import Logging
+import VideoIO
+
+struct Segment: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find event boundaries (cuts, fades, dissolves, motion in still scenes) without a model.",
+        discussion: """
+            Frames are sampled at --fps (default 4: a boundary is placed at the first sampled frame \
+            after it, at most 1/fps late; --fps all compares every frame as PySceneDetect does), \
+            scaled to --width (default 256, as PySceneDetect's automatic downscale), and shown to the \
+            detectors: adaptive (PySceneDetect's AdaptiveDetector ratio rule on the HSV content \
+            score), content (ContentDetector's threshold, set high in the default set), histogram, \
+            fade (through black or white), dissolve (a window that is a linear blend of its ends), \
+            and motion (foreground energy against a slowly updated, brightness-normalised background: \
+            a person entering a still scene is an event, a lighting change is not). A short flash \
+            that returns to the previous picture never cuts. Boundaries closer than --min-length \
+            are fused into one, with a confidence in [0, 1]; events longer than --max-length are \
+            split, or with --gate kept whole and marked skippable when nothing moved.
+
+            Output: without --out, JSON (or --format csv) on stdout. With --out DIR, per input \
+            DIR/<name>.events.json and DIR/<name>.events.csv (and --formats srt,vtt,activitynet,html), \
+            and with --thumbnails a PNG of each event's keyframe in DIR/<name>.thumbs/; every file is \
+            written atomically, the JSON last, so a rerun skips inputs already done with the same \
+            settings (--force redoes them).
+            """)
+
+    @Argument(help: "Video file(s). One broken file never stops the others.")
+    var files: [String]
+
+    @Option(help: "Frames per second to compare (exact: 4, 30000/1001), or 'all' for every frame.")
+    var fps: String = "4"
+
+    @Option(help: "Analysis width in pixels (height keeps the display aspect; never upscaled).")
+    var width: Int = 256
+
+    @Option(help: "Start of the range: seconds, a fraction or [H:]MM:SS.")
+    var start: String?
+
+    @Option(help: "End of the range (exclusive).")
+    var end: String?
+
+    @Option(help: "Comma-separated detectors: adaptive, content, histogram, fade, dissolve, motion.")
+    var detectors: String = "adaptive,content,fade,dissolve,motion"
+
+    @Flag(help: "Still-camera footage (surveillance): motion events after 1 s of quiet, gating on.")
+    var still = false
+
+    @Option(help: "ContentDetector threshold (0–255).")
+    var threshold: Double?
+
+    @Option(help: "AdaptiveDetector ratio.")
+    var adaptiveRatio: Double?
+
+    @Option(help: "Shortest event in seconds.")
+    var minLength: String = "0.5"
+
+    @Option(help: "Longest event in seconds before it is split (0: never).")
+    var maxLength: String = "60"
+
+    @Flag(help: "Keep long still stretches whole and mark them skippable instead of splitting them.")
+    var gate = false
+
+    @Flag(help: "Write a PNG of each event's keyframe (needs --out).")
+    var thumbnails = false
+
+    @Option(help: "Thumbnail width in pixels.")
+    var thumbnailWidth: Int = 320
+
+    @Option(name: .shortAndLong, help: "Output folder (default: stdout).")
+    var out: String?
+
+    @Option(help: "Stdout format without --out: json or csv.")
+    var format: StdoutFormat = .json
+
+    @Option(help: "Files to write with --out, comma-separated: json, csv, srt, vtt, activitynet, html.")
+    var formats: String = "json,csv"
+
+    @Option(help: "Decoder threads (0 = one per core).")
+    var threads: Int = 0
+
+    @Flag(help: "Redo inputs whose output is already complete.")
+    var force = false
+
+    @OptionGroup var global: GlobalOptions
+
+    enum StdoutFormat: String, ExpressibleByArgument {
+        case json, csv
+    }
+
+    func validate() throws {
+        if fps != "all" {
+            guard let r = Rational(parsing: fps), Rational.zero < r else {
+                throw ValidationError("--fps must be a positive number, a fraction or 'all', got '\(fps)'")
+            }
+        }
+        guard width >= 16 else { throw ValidationError("--width must be at least 16") }
+        guard thumbnailWidth >= 16 else { throw ValidationError("--thumbnail-width must be at least 16") }
+        if let start, MediaTime(parsing: start) == nil { throw ValidationError("cannot read --start '\(start)'") }
+        if let end, MediaTime(parsing: end) == nil { throw ValidationError("cannot read --end '\(end)'") }
+        _ = try detectorSet()
+        _ = try outputFormats()
+        guard let m = MediaTime(parsing: minLength), m >= .zero else { throw ValidationError("cannot read --min-length '\(minLength)'") }
+        guard let x = MediaTime(parsing: maxLength), x >= .zero else { throw ValidationError("cannot read --max-length '\(maxLength)'") }
+        if thumbnails, out == nil { throw ValidationError("--thumbnails needs --out") }
+    }
+
+    private func detectorSet() throws -> Set<SegmenterConfiguration.Detector> {
+        var set: Set<SegmenterConfiguration.Detector> = []
+        for name in detectors.split(separator: ",") {
+            guard let d = SegmenterConfiguration.Detector(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("unknown detector '\(name)'; choose from \(SegmenterConfiguration.Detector.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            set.insert(d)
+        }
+        guard !set.isEmpty else { throw ValidationError("--detectors is empty") }
+        return set
+    }
+
+    private func outputFormats() throws -> [CaptionFormat] {
+        try formats.split(separator: ",").map {
+            guard let f = CaptionFormat(rawValue: $0.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("unknown format '\($0)'; choose from \(CaptionFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return f
+        }
+    }
+
+    /// The settings recorded in every output (and compared to skip finished inputs).
+    private var settings: [(String, String)] {
+        [("fps", fps), ("width", String(width)), ("start", start ?? ""), ("end", end ?? ""), ("detectors", detectors),
+         ("still", String(still)), ("threshold", threshold.map { String($0) } ?? ""),
+         ("adaptive_ratio", adaptiveRatio.map { String($0) } ?? ""), ("min_length", minLength),
+         ("max_length", maxLength), ("gate", String(gate)), ("thumbnails", String(thumbnails))]
+    }
+
+    func run() throws {
+        let logger = global.makeLogger(label: "densecap.segment")
+        var status = Status.success
+        var documents: [CaptionDocument] = []
+        if let out {
+            do {
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            } catch {
+                Console.error("\(out): cannot create folder: \(describe(error))")
+                throw Status.cannotCreate.exitCode
+            }
+        }
+        for file in files {
+            do {
+                if let out, !force, isDone(file, in: out) {
+                    logger.info("\(file): already done in \(out); --force redoes it")
+                    continue
+                }
+                let (document, damaged) = try segment(file, logger: logger)
+                if let out { try write(document, file: file, into: out, logger: logger) } else { documents.append(document) }
+                status = max(status, damaged ? .partial : .success)
+            } catch let error as VideoError {
+                Console.error(error.description)
+                status = max(status, Status(error.kind))
+            } catch let error as SegmenterError {
+                Console.error("\(file): \(error)")
+                status = max(status, .failure)
+            }
+        }
+        if out == nil {
+            switch format {
+            case .json:
+                let values = documents.map { JSONWriter.value($0) }
+                Console.stdout((files.count == 1 ? values.first ?? .null : .array(values)).rendered() + "\n")
+            case .csv:
+                Console.stdout(CSVWriter.render(documents))
+            }
+        }
+        if status != .success { throw status.exitCode }
+    }
+
+    private func configuration(frameRate: Double) throws -> SegmenterConfiguration {
+        var c = still ? SegmenterConfiguration.staticCamera : SegmenterConfiguration()
+        c.detectors = try detectorSet()
+        c.frameRate = frameRate
+        if let threshold { c.contentThreshold = threshold }
+        if let adaptiveRatio { c.adaptiveRatio = adaptiveRatio }
+        c.fuser.minimumLength = MediaTime(parsing: minLength)!
+        let maximum = MediaTime(parsing: maxLength)!
+        c.fuser.maximumLength = maximum > .zero ? maximum : nil
+        if gate { c.fuser.gating = true }
+        return c
+    }
+
+    private func segment(_ file: String, logger: Logger) throws -> (CaptionDocument, damaged: Bool) {
+        let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads))
+        let info = reader.info
+        let window = TimeWindow(start: start.flatMap(MediaTime.init(parsing:)), end: end.flatMap(MediaTime.init(parsing:)))
+        let policy: SamplingPolicy = fps == "all" ? .every : .rate(Rational(parsing: fps)!)
+        let rate = fps == "all" ? (info.averageFrameRate ?? info.realFrameRate)?.doubleValue ?? 30 : Rational(parsing: fps)!.doubleValue
+        let segmenter = EventSegmenter(configuration: try configuration(frameRate: rate))
+        let sampler = try FrameSampler(reader: reader, policy: policy, window: window, logger: logger)
+        let size = OutputSize(width: min(width, info.displaySize.width))
+        let progress = ProgressBar(label: stem(of: file))
+        var last: MediaTime?
+        while let sample = try sampler.next() {
+            if sample.repeatsPrevious { continue }
+            try segmenter.process(try reader.image(from: sample.frame, size: size), at: sample.time)
+            last = sample.time
+            progress.update(sampler.progress, detail: "\(segmenter.frameCount) frames")
+        }
+        progress.finish()
+        guard last != nil else { throw VideoError(.undecodable, path: file, reason: "no frame in the range") }
+        var streamEnd = info.endTime
+        if let e = window.end, streamEnd.map({ e < $0 }) ?? true { streamEnd = e }
+        if let e = streamEnd, let l = last, e <= l { streamEnd = nil }
+        if reader.report.truncatedAt != nil { streamEnd = nil }
+        let events = segmenter.events(end: streamEnd)
+        logger.info("\(file): \(segmenter.frameCount) frames, \(events.count) events")
+        var document = CaptionDocument(
+            video: VideoMetadata(path: file, duration: info.duration, width: info.displaySize.width,
+                                 height: info.displaySize.height, frameRate: info.averageFrameRate, codec: info.codec),
+            generator: "densecap \(densecapVersion) segment", settings: settings, events: events)
+        if thumbnails { document.thumbnails = try keyframeThumbnails(file, events: events, logger: logger) }
+        return (document, warnAboutDamage(file, report: reader.report))
+    }
+
+    /// PNGs of the keyframes, decoded again at `--thumbnail-width` (keyframes are frame times).
+    private func keyframeThumbnails(_ file: String, events: [Event], logger: Logger) throws -> [Int: [UInt8]] {
+        let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads))
+        let size = OutputSize(width: min(thumbnailWidth, reader.info.displaySize.width))
+        let png = PNGEncoder()
+        var out: [Int: [UInt8]] = [:]
+        for (i, e) in events.enumerated() {
+            let sampler = try FrameSampler(reader: reader, policy: .every, window: TimeWindow(start: e.keyframe), logger: logger)
+            guard let sample = try sampler.next() else { continue }
+            out[i] = try png.encode(try reader.image(from: sample.frame, size: size))
+        }
+        return out
+    }
+
+    private func write(_ document: CaptionDocument, file: String, into folder: String, logger: Logger) throws {
+        let name = stem(of: file)
+        var thumbnailNames: [Int: String] = [:]
+        if !document.thumbnails.isEmpty {
+            let dir = (folder as NSString).appendingPathComponent("\(name).thumbs")
+            do {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            } catch {
+                throw VideoError(.output, path: dir, reason: "cannot create folder: \(describe(error))")
+            }
+            for (i, bytes) in document.thumbnails.sorted(by: { $0.key < $1.key }) {
+                let e = document.events[i]
+                let png = "event_\(zeroPad(i + 1, 4))_\(e.keyframe.secondsString).png"
+                try writeAtomically(Data(bytes), to: (dir as NSString).appendingPathComponent(png))
+                thumbnailNames[i] = "\(name).thumbs/\(png)"
+            }
+        }
+        let formats = try outputFormats()
+        // The JSON goes last: its presence marks the input as done.
+        for format in formats where format != .json {
+            try writeAtomically(Data(format.render(document).utf8), to: (folder as NSString).appendingPathComponent("\(name).\(format.fileSuffix)"))
+        }
+        let json = JSONWriter.render(document, thumbnailNames: thumbnailNames)
+        try writeAtomically(Data(json.utf8), to: (folder as NSString).appendingPathComponent("\(name).\(CaptionFormat.json.fileSuffix)"))
+        logger.info("\(file): \(document.events.count) events → \(folder)/\(name).*")
+    }
+
+    /// True when `<name>.events.json` exists in `folder` with this run's settings.
+    private func isDone(_ file: String, in folder: String) -> Bool {
+        let path = (folder as NSString).appendingPathComponent("\(stem(of: file)).\(CaptionFormat.json.fileSuffix)")
+        guard let data = FileManager.default.contents(atPath: path),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let saved = object["settings"] as? [String: String]
+        else { return false }
+        return saved == Dictionary(uniqueKeysWithValues: settings)
+    }
+}
