@@ -46,10 +46,17 @@ let package = Package(
         .target(name: "EventSegmenter", dependencies: ["DenseCore"]),
         // Output formats (JSON, CSV, SRT, WebVTT, ActivityNet, HTML) and the evaluation metrics.
         .target(name: "CaptionWriters", dependencies: ["DenseCore", "EventSegmenter"]),
+        // The captioning job: both passes over a video, the frame cache; the CLI only wires it.
+        .target(
+            name: "CaptionPipeline",
+            dependencies: ["DenseCore", "VideoIO", "FrameSampler", "Engine", "EventSegmenter",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "densecap",
             dependencies: [
                 "VideoIO", "FrameSampler", "TemporalCompress", "Engine", "DenseCore", "EventSegmenter", "CaptionWriters",
+                "CaptionPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

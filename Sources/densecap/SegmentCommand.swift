@@ -122,14 +122,7 @@ struct Segment: ParsableCommand {
         return set
     }
 
-    private func outputFormats() throws -> [CaptionFormat] {
-        try formats.split(separator: ",").map {
-            guard let f = CaptionFormat(rawValue: $0.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("unknown format '\($0)'; choose from \(CaptionFormat.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return f
-        }
-    }
+    private func outputFormats() throws -> [CaptionFormat] { try parseFormats(formats) }
 
     /// The settings recorded in every output (and compared to skip finished inputs).
     private var settings: [(String, String)] {
@@ -153,12 +146,16 @@ struct Segment: ParsableCommand {
         }
         for file in files {
             do {
-                if let out, !force, isDone(file, in: out) {
+                if let out, !force, outputIsDone(file, in: out, settings: settings) {
                     logger.info("\(file): already done in \(out); --force redoes it")
                     continue
                 }
                 let (document, damaged) = try segment(file, logger: logger)
-                if let out { try write(document, file: file, into: out, logger: logger) } else { documents.append(document) }
+                if let out {
+                    try writeOutputs(document, file: file, into: out, formats: try outputFormats(), logger: logger)
+                } else {
+                    documents.append(document)
+                }
                 status = max(status, damaged ? .partial : .success)
             } catch let error as VideoError {
                 Console.error(error.description)
@@ -222,58 +219,9 @@ struct Segment: ParsableCommand {
             video: VideoMetadata(path: file, duration: info.duration, width: info.displaySize.width,
                                  height: info.displaySize.height, frameRate: info.averageFrameRate, codec: info.codec),
             generator: "densecap \(densecapVersion) segment", settings: settings, events: events)
-        if thumbnails { document.thumbnails = try keyframeThumbnails(file, events: events, logger: logger) }
+        if thumbnails {
+            document.thumbnails = try keyframeThumbnails(file, events: events, width: thumbnailWidth, threads: threads, logger: logger)
+        }
         return (document, warnAboutDamage(file, report: reader.report))
-    }
-
-    /// PNGs of the keyframes, decoded again at `--thumbnail-width` (keyframes are frame times).
-    private func keyframeThumbnails(_ file: String, events: [Event], logger: Logger) throws -> [Int: [UInt8]] {
-        let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads))
-        let size = OutputSize(width: min(thumbnailWidth, reader.info.displaySize.width))
-        let png = PNGEncoder()
-        var out: [Int: [UInt8]] = [:]
-        for (i, e) in events.enumerated() {
-            let sampler = try FrameSampler(reader: reader, policy: .every, window: TimeWindow(start: e.keyframe), logger: logger)
-            guard let sample = try sampler.next() else { continue }
-            out[i] = try png.encode(try reader.image(from: sample.frame, size: size))
-        }
-        return out
-    }
-
-    private func write(_ document: CaptionDocument, file: String, into folder: String, logger: Logger) throws {
-        let name = stem(of: file)
-        var thumbnailNames: [Int: String] = [:]
-        if !document.thumbnails.isEmpty {
-            let dir = (folder as NSString).appendingPathComponent("\(name).thumbs")
-            do {
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            } catch {
-                throw VideoError(.output, path: dir, reason: "cannot create folder: \(describe(error))")
-            }
-            for (i, bytes) in document.thumbnails.sorted(by: { $0.key < $1.key }) {
-                let e = document.events[i]
-                let png = "event_\(zeroPad(i + 1, 4))_\(e.keyframe.secondsString).png"
-                try writeAtomically(Data(bytes), to: (dir as NSString).appendingPathComponent(png))
-                thumbnailNames[i] = "\(name).thumbs/\(png)"
-            }
-        }
-        let formats = try outputFormats()
-        // The JSON goes last: its presence marks the input as done.
-        for format in formats where format != .json {
-            try writeAtomically(Data(format.render(document).utf8), to: (folder as NSString).appendingPathComponent("\(name).\(format.fileSuffix)"))
-        }
-        let json = JSONWriter.render(document, thumbnailNames: thumbnailNames)
-        try writeAtomically(Data(json.utf8), to: (folder as NSString).appendingPathComponent("\(name).\(CaptionFormat.json.fileSuffix)"))
-        logger.info("\(file): \(document.events.count) events → \(folder)/\(name).*")
-    }
-
-    /// True when `<name>.events.json` exists in `folder` with this run's settings.
-    private func isDone(_ file: String, in folder: String) -> Bool {
-        let path = (folder as NSString).appendingPathComponent("\(stem(of: file)).\(CaptionFormat.json.fileSuffix)")
-        guard let data = FileManager.default.contents(atPath: path),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let saved = object["settings"] as? [String: String]
-        else { return false }
-        return saved == Dictionary(uniqueKeysWithValues: settings)
     }
 }

@@ -17,6 +17,8 @@ public enum Media: Sendable {
     /// One video as tower features already computed per frame (`[N, C]` each), so a pipeline
     /// that ran the tower for boundary detection does not run it again: `<vila/video>`.
     case videoFeatures([Tensor])
+    /// One video as projected frames (`projectFrame` output, `[S, H]` each): `<vila/video>`.
+    case videoTokens([Tensor])
 }
 
 /// Problems with a prompt's media, named for the user.
@@ -98,6 +100,17 @@ public final class NVILAModel: Sendable {
     /// - Returns: `[N, C]`, N = 1024 patches of the 32×32 grid
     public func frameFeatures(_ image: RGBImage) -> Tensor { tower(framePixels(image)) }
 
+    /// The mean of a frame's tower features over its patches: a cheap global embedding for
+    /// semantic boundary detection. - Parameter features: `[N, C]`. - Returns: `[C]`
+    public static func pooled(_ features: Tensor) -> [Float] {
+        let (n, c) = (features.shape[0], features.shape[1])
+        var sum = [Float](repeating: 0, count: c)
+        features.scalars.withUnsafeBufferPointer { f in
+            for r in 0..<n { for j in 0..<c { sum[j] += f[r * c + j] } }
+        }
+        return sum.map { $0 / Float(max(n, 1)) }
+    }
+
     /// Projected tokens of one frame's tower features, as `encode_images` treats an image
     /// without a block size: Dynamic-S2 models repeat the channels once per scale.
     /// - Parameter features: `[N, C]`. - Returns: `[T, H]` (256 for 2×2, 121 for 3×3 projectors)
@@ -145,8 +158,13 @@ public final class NVILAModel: Sendable {
     /// (a short last group by its own length), then "\n" per group (and the separator).
     /// - Parameter features: per frame `[N, C]`. - Returns: `[tokens, H]`
     public func encodeVideo(features: [Tensor]) throws -> Tensor {
-        guard !features.isEmpty else { throw MediaError.emptyVideo }
-        let frames = features.map(projectFrame)  // T × [S, H]
+        try encodeVideo(projected: features.map(projectFrame))
+    }
+
+    /// `encodeVideo(features:)` from frames already through the projector (`projectFrame`), as a
+    /// pipeline that cached them passes them. - Parameter frames: per frame `[S, H]`
+    public func encodeVideo(projected frames: [Tensor]) throws -> Tensor {
+        guard !frames.isEmpty else { throw MediaError.emptyVideo }
         let (S, H) = (frames[0].shape[0], frames[0].shape[1])
         let stacked = Tensor(shape: [frames.count, S, H], scalars: frames.flatMap(\.scalars))
         switch config.videoEncoder {
@@ -201,7 +219,7 @@ public final class NVILAModel: Sendable {
             case .image(let image):
                 let n = imagePlaceholders(width: image.width, height: image.height)
                 message += config.imageMode == .dynamic && media.count == 1 ? String(repeating: "<image>\n", count: n) : "<image>"
-            case .video, .videoFeatures: message += "<vila/video>"
+            case .video, .videoFeatures, .videoTokens: message += "<vila/video>"
             }
         }
         return (message + cleaned).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -262,6 +280,7 @@ public final class NVILAModel: Sendable {
                 }
             case .video(let frames): videoBlocks.append(try encodeVideo(frames: frames))
             case .videoFeatures(let features): videoBlocks.append(try encodeVideo(features: features))
+            case .videoTokens(let frames): videoBlocks.append(try encodeVideo(projected: frames))
             }
         }
         let ids = promptIDs(userMessage: userMessage(text: text, media: media), system: system)
