@@ -71,6 +71,22 @@ def kernel_probe():
     }
 
 
+def torch_runtime(torch):
+    """Which BLAS torch uses and which code path it dispatched to (blas, blas_core, cpu_capability,
+    kernel_probe, torch_version), the keys densecap's benchmarks print too."""
+    config = torch.__config__.show()
+    mkl = re.search(r"(?:Math Kernel Library|oneMKL)[^\n]*?Version ([^\s-]+)", config)
+    dnnl = re.search(r"(?:oneDNN|MKL-DNN)[^\n]*?\((v[\d.]+)", config)
+    probe = kernel_probe()
+    return {
+        "blas": ("MKL " + mkl.group(1) if mkl else "no MKL") + (", oneDNN " + dnnl.group(1) if dnnl else ""),
+        "blas_core": ("MKL " + probe["mkl_isa"]) if probe.get("mkl_isa") else "ATen " + torch.backends.cpu.get_cpu_capability(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "kernel_probe": probe,
+        "torch_version": torch.__version__,
+    }
+
+
 def prefill_flops(cfg, prompt_tokens, vocab_rows):
     h, L = cfg.hidden_size, prompt_tokens
     head_dim = getattr(cfg, "head_dim", None) or h // cfg.num_attention_heads
@@ -137,10 +153,6 @@ def main():
             del out, past
 
     flops = prefill_flops(cfg, args.prompt_tokens, vocab_rows)
-    config = torch.__config__.show()
-    mkl = re.search(r"(?:Math Kernel Library|oneMKL)[^\n]*?Version ([^\s-]+)", config)
-    dnnl = re.search(r"(?:oneDNN|MKL-DNN)[^\n]*?\((v[\d.]+)", config)
-    probe = kernel_probe()
     result = {
         "engine": "pytorch",
         "model": args.model,
@@ -155,11 +167,7 @@ def main():
         "prefill_gflops": flops / best_prefill / 1e9,
         "decode_s": best_decode,
         "decode_tok_s": args.decode_tokens / best_decode,
-        "blas": ("MKL " + mkl.group(1) if mkl else "no MKL") + (", oneDNN " + dnnl.group(1) if dnnl else ""),
-        "blas_core": ("MKL " + probe["mkl_isa"]) if probe.get("mkl_isa") else "ATen " + torch.backends.cpu.get_cpu_capability(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "kernel_probe": probe,
-        "torch_version": torch.__version__,
+        **torch_runtime(torch),
         "transformers_version": transformers.__version__,
         "attn_implementation": getattr(cfg, "_attn_implementation", None),
         "logits_to_keep": next(iter(keep), "none (logits for all positions)"),
