@@ -63,8 +63,12 @@ private func answer(
     var firstTokenAt: Date?
     var stream = StreamingDecoder(tokenizer: model.tokenizer, skipSpecialTokens: true)
     var text = ""
-    let output = try model.generate(
-        text: question, media: items, options: answerOptions.generation(stops: model.stopTokens), system: answerOptions.system
+    let prompt = try model.promptEmbeddings(text: question, media: items, system: answerOptions.system)
+    if model.llm.exceedsContext(promptLength: prompt.shape[0], maxNewTokens: answerOptions.maxNewTokens) {
+        logger.warning("\(prompt.shape[0]) prompt embeddings + \(answerOptions.maxNewTokens) new tokens exceed the \(model.llm.config.maxPositionEmbeddings) positions the model was trained for; answers may degrade")
+    }
+    let output = try model.llm.generate(
+        prompt: prompt, options: answerOptions.generation(stops: model.stopTokens), allowed: model.llm.vocabularyRows
     ) { id in
         if firstTokenAt == nil { firstTokenAt = Date() }
         text += stream.push(id)

@@ -5,13 +5,11 @@ import Foundation
 public enum GenerationError: Error, CustomStringConvertible, Equatable {
     case idOutsideVocabulary(id: Int, rows: Int)
     case emptyPrompt
-    case contextTooLong(tokens: Int, limit: Int)
 
     public var description: String {
         switch self {
         case .idOutsideVocabulary(let id, let rows): "token id \(id) is outside the model's \(rows) embedding rows"
         case .emptyPrompt: "the prompt is empty"
-        case .contextTooLong(let tokens, let limit): "\(tokens) tokens exceed the model's \(limit) positions"
         }
     }
 }
@@ -90,10 +88,9 @@ extension Qwen2Model {
         prompt: Tensor, options: GenerationOptions, allowed: Int? = nil, onToken: (Int) -> Bool = { _ in true }
     ) throws -> [Int] {
         guard prompt.shape[0] > 0 else { throw GenerationError.emptyPrompt }
+        // Like transformers, positions past max_position_embeddings are computed, not refused: the
+        // rotary embedding has no table to run out of. Callers warn (see `exceedsContext`).
         let total = prompt.shape[0] + options.maxNewTokens
-        guard total <= config.maxPositionEmbeddings else {
-            throw GenerationError.contextTooLong(tokens: total, limit: config.maxPositionEmbeddings)
-        }
         var cache = KVCache(config: config, capacity: total)
         var sampler = Sampler(options: options)
         let limit = min(allowed ?? vocabularyRows, vocabularyRows)
@@ -106,6 +103,12 @@ extension Qwen2Model {
             logits = forward(try embed([next]), cache: &cache)
         }
         return output
+    }
+
+    /// Whether a prompt of `promptLength` plus `maxNewTokens` goes past the positions the model
+    /// was trained for (`max_position_embeddings`): allowed, but worth a warning.
+    public func exceedsContext(promptLength: Int, maxNewTokens: Int) -> Bool {
+        promptLength + maxNewTokens > config.maxPositionEmbeddings
     }
 
     /// `generate` from token ids.

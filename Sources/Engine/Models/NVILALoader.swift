@@ -80,7 +80,21 @@ extension NVILAModel {
 
     static func loadSingleFolder(directory: String, logger: Logger) throws -> NVILAModel {
         func path(_ p: String) -> String { (directory as NSString).appendingPathComponent(p) }
-        let top = try readJSON(path("config.json"))
+        var top = try readJSON(path("config.json"))
+        // The "-hf" configs carry no VILA keys: their model_type fixes them (SGLang's nvila.py
+        // hard-codes Dynamic-S2 over 448/896/1344 with mlp_downsample; nvila_lite.py InternVL tiles
+        // with mlp_downsample_3x3_fix). Keys that are present win.
+        let implied: [String: Any]
+        switch top["model_type"] as? String {
+        case "nvila":
+            implied = ["image_aspect_ratio": "dynamic_s2", "dynamic_s2": true, "s2_scales": "448,896,1344",
+                       "mm_projector_type": "mlp_downsample"]
+        case "nvila_lite":
+            implied = ["image_aspect_ratio": "dynamic", "mm_projector_type": "mlp_downsample_3x3_fix"]
+        case let other:
+            throw ConfigError(key: "model_type", value: other ?? "missing", reason: "single-folder checkpoints must be nvila or nvila_lite")
+        }
+        top.merge(implied) { present, _ in present }
         let config = try NVILAConfig(json: top)
         let tokenizer = try BPETokenizer.load(directory: directory)
         let store = try WeightStore(directory: directory)

@@ -151,6 +151,15 @@ public final class SafetensorsFile: @unchecked Sendable {
         return Tensor(shape: entry.shape, scalars: scalars)
     }
 
+    /// The stored bytes of `name` whatever its dtype (little-endian, as in the file), for tensors
+    /// the engine does not compute with: U8 images, F64 checksums.
+    /// - Throws: `WeightError.missing`.
+    public func rawBytes(_ name: String) throws -> (dtype: SafetensorsDType, shape: [Int], bytes: [UInt8]) {
+        guard let entry = entries[name] else { throw WeightError.missing(name: name, file: path) }
+        let source = UnsafeRawBufferPointer(start: base + entry.offset, count: entry.byteCount)
+        return (entry.dtype, entry.shape, Array(source))
+    }
+
     /// Reads the 2-D tensor `name` keeping bf16 as stored bits (F32 as is, F16 widened).
     /// - Throws: `WeightError.missing`, `.unsupportedDType`, or `.shapeMismatch` if not 2-D.
     public func matrix(_ name: String) throws -> WeightMatrix {
