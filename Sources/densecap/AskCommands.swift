@@ -55,10 +55,11 @@ private func answer(
 ) throws {
     Numerics.setThreads(modelOptions.threads)
     let directory = try modelOptions.checkpointDirectory()
+    // The input first: a bad file should not wait for a multi-gigabyte model to load.
+    let items = try media()
     let loadStart = Date()
     let model = try NVILAModel.load(directory: directory, logger: logger)
     logger.info("loaded \(directory) in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s; \(BLASRuntime.summary)")
-    let items = try media()
     let start = Date()
     var firstTokenAt: Date?
     var stream = StreamingDecoder(tokenizer: model.tokenizer, skipSpecialTokens: true)

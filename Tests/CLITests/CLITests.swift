@@ -18,6 +18,10 @@ func densecap(_ arguments: String...) throws -> ProcessResult {
     try runProcess(densecapBinary, arguments)
 }
 
+func densecap(_ arguments: [String]) throws -> ProcessResult {
+    try runProcess(densecapBinary, arguments)
+}
+
 func temporaryFolder(_ name: String) -> String {
     let path = NSTemporaryDirectory() + "densecap-cli-\(name)-\(getpid())"
     try? FileManager.default.removeItem(atPath: path)

@@ -3,7 +3,7 @@ import TestClips
 import Testing
 
 /// Red 2 s → blue 2 s → green 2 s at 10 fps, 64×36, made with the ffmpeg CLI.
-private let threeColours: String = {
+let threeColours: String = {
     let path = NSTemporaryDirectory() + "densecap-cli-colours-\(getpid()).mp4"
     if !FileManager.default.fileExists(atPath: path) {
         _ = try? runProcess("ffmpeg", [

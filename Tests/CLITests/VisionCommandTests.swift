@@ -1,0 +1,77 @@
+import Engine
+import Foundation
+import Testing
+
+/// `describe`, `ask` and `caption` on the tiny NVILA checkpoints the reference wrote (see
+/// Tests/EngineTests/Fixtures/README.md, "NVILA fixtures").
+@Suite struct VisionCommandTests {
+    struct Golden: Decodable {
+        struct Case: Decodable {
+            let name: String
+            let greedy_ids: [Int]
+        }
+        let cases: [Case]
+    }
+
+    /// The image PNG goes through FFmpeg's decoder, Pillow-exact tiling, the tower, the 3×3
+    /// projector and the LLM: the answer is the reference's greedy continuation, word for word.
+    @Test func describePrintsTheReferenceAnswer() throws {
+        let model = engineFixtures + "/tiny-nvila-lite"
+        let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: engineFixtures + "/nvila_golden.json")))
+        let ids = try #require(golden.cases.first { $0.name == "lite.image" }).greedy_ids
+        let tokenizer = try BPETokenizer.load(directory: model + "/llm")
+        let expected = tokenizer.decode(ids, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
+        let r = try densecap("describe", "--model", model, engineFixtures + "/nvila-image.png", "--prompt", "Describe the image.",
+                             "--max-new-tokens", "\(ids.count)")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == expected)
+    }
+
+    @Test func askAnswersAboutAVideo() throws {
+        let r = try densecap("ask", "--model", engineFixtures + "/tiny-nvila-video", threeColours, "What colour is it?",
+                             "--max-new-tokens", "8")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!r.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+        #expect(r.stderr.contains("6 frames at"))  // the checkpoint's num_video_frames
+    }
+
+    @Test func badInputsAreOneLine() throws {
+        let missing = try densecap("describe", "--model", engineFixtures + "/tiny-nvila-lite", "/nonexistent/x.png")
+        #expect(missing.status == 66)
+        #expect(missing.stderr.split(separator: "\n").count == 1)
+        let notNVILA = try densecap("describe", "--model", engineFixtures + "/tiny-qwen2", engineFixtures + "/nvila-image.png")
+        #expect(notNVILA.status == 65)
+        #expect(notNVILA.stderr.contains("not an NVILA checkpoint"))
+    }
+
+    /// Three colour shots: three events at the exact cut times, each captioned; every output
+    /// format written; a rerun is skipped, and a run whose outputs were lost resumes from the
+    /// frame cache without running the tower again.
+    @Test func captionWritesEveryFormatAndResumes() throws {
+        let out = temporaryFolder("caption")
+        let args = ["caption", "--model", engineFixtures + "/tiny-nvila-lite", threeColours, "--out", out, "--fps", "2",
+                    "--max-new-tokens", "6", "--formats", "json,csv,srt,vtt,activitynet,html", "--keep-cache"]
+        let r = try densecap(args)
+        #expect(r.status == 0, "\(r.stderr)")
+        let name = ((threeColours as NSString).lastPathComponent as NSString).deletingPathExtension
+        let document = try json(Data(contentsOf: URL(fileURLWithPath: out + "/\(name).events.json")))
+        let events = try #require(document["events"] as? [[String: Any]])
+        #expect(events.map { $0["start_exact"] as? String } == ["0", "2", "4"])
+        for e in events {
+            #expect(!((e["caption"] as? String) ?? "").isEmpty)
+            #expect((e["frame_times"] as? [Any])?.count == 4)  // 2 fps × 2 s, under the budget of 8
+        }
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: out))
+        for suffix in ["events.json", "events.csv", "srt", "vtt", "activitynet.json", "html", "thumbs", "cache"] {
+            #expect(files.contains("\(name).\(suffix)"), "\(suffix) missing")
+        }
+        #expect(try densecap(args).stderr.contains("already done"))
+        try FileManager.default.removeItem(atPath: out + "/\(name).events.json")
+        let resumed = try densecap(args)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming with 12 frames"))
+        #expect(resumed.stderr.contains("0 through the tower (12 from the cache)"))
+        let again = try json(Data(contentsOf: URL(fileURLWithPath: out + "/\(name).events.json")))
+        #expect((again["events"] as? [[String: Any]])?.map { $0["caption"] as? String } == events.map { $0["caption"] as? String })
+    }
+}
