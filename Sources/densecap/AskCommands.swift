@@ -141,10 +141,14 @@ struct Ask: ParsableCommand {
     @Option(help: "End of the range (exclusive).")
     var end: String?
 
+    @Option(help: "Detail: tile every frame like a single image, up to N tiles at the last scale (the reference's video_max_tiles; 1 = off, the default). Costs about N+5 tower passes per frame for NVILA, N+1 for NVILA-Lite.")
+    var detail = 1
+
     @OptionGroup var answerOptions: AnswerOptions
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
+        guard detail >= 1 else { throw ValidationError("--detail must be at least 1") }
         if let frames, frames <= 0 { throw ValidationError("--frames must be positive") }
         if frames != nil && fps != nil { throw ValidationError("--frames and --fps exclude each other") }
         if let fps, Rational(parsing: fps).map({ $0 > .zero }) != true { throw ValidationError("--fps must be a positive number") }
@@ -174,7 +178,7 @@ struct Ask: ParsableCommand {
                         throw VideoError(.undecodable, path: video, reason: "no frame in the requested range")
                     }
                     logger.info("\(video): \(images.count) frames at \(times.joined(separator: ", ")) s")
-                    return [.video(images)]
+                    return [detail > 1 ? .detailedVideo(images, maxTiles: detail) : .video(images)]
                 }, question: question, modelOptions: modelOptions, answerOptions: answerOptions, logger: logger)
         }
     }

@@ -19,6 +19,9 @@ public enum Media: Sendable {
     case videoFeatures([Tensor])
     /// One video as projected frames (`projectFrame` output, `[S, H]` each): `<vila/video>`.
     case videoTokens([Tensor])
+    /// Frames of one video, each tiled with up to `maxTiles` tiles (the "detail" knob,
+    /// `video_max_tiles`): `<vila/video>`.
+    case detailedVideo([RGBImage], maxTiles: Int)
 }
 
 /// Problems with a prompt's media, named for the user.
@@ -26,12 +29,14 @@ public enum MediaError: Error, CustomStringConvertible, Equatable {
     case placeholderMismatch(placeholders: Int, media: Int)
     case emptyVideo
     case missingToken(String)
+    case detailWithTemporalPooling
 
     public var description: String {
         switch self {
         case .placeholderMismatch(let p, let m): return "the prompt has \(p) media placeholders for \(m) media items"
         case .emptyVideo: return "a video with no frames"
         case .missingToken(let t): return "the tokenizer has no \(t) token"
+        case .detailWithTemporalPooling: return "per-frame tiles (--detail) need the Basic video encoder; this checkpoint pools frames (TSP)"
         }
     }
 }
@@ -124,26 +129,42 @@ public final class NVILAModel: Sendable {
     /// Each block ends with the image encoder's end tokens ("\n").
     public func encodeImage(_ image: RGBImage) throws -> [Tensor] {
         let end = try wrapTokens(config.imageEncoder.start, config.imageEncoder.end)
+        return tiledTokens(image, maxTiles: config.maxTiles).map(end.wrap)
+    }
+
+    /// The projected tokens of one picture cut into tiles the checkpoint's way, without end
+    /// tokens: Dynamic-S2 gives one block `[256·rows·cols, H]` (the merged grid, row-major);
+    /// Lite `dynamic` gives one `[121, H]` block per tile, thumbnail last; squashing modes one block.
+    public func tiledTokens(_ image: RGBImage, maxTiles: Int) -> [Tensor] {
         switch config.imageMode {
         case .dynamicS2(let scales):
-            let plan = dynamicS2Plan(width: image.width, height: image.height, scales: scales, maxTiles: config.maxTiles)
+            let plan = dynamicS2Plan(width: image.width, height: image.height, scales: scales, maxTiles: maxTiles)
             let tiles = dynamicS2Tiles(image, plan: plan).map { tower(siglipPixels($0)) }
             let blocks = mergeDynamicS2Features(tiles, plan: plan)  // rows·cols × [1024, 3C]
             let side = tower.config.gridSide
             let projectedSide = (side + projector.type.factor - 1) / projector.type.factor
             let projected = blocks.map { projector($0).reshaped([projectedSide, projectedSide, projector.outputChannels]) }
             let grid = chessboardMerge(projected, rows: plan.grid.rows, cols: plan.grid.cols)
-            let tokens = grid.reshaped([grid.count / projector.outputChannels, projector.outputChannels])
-            return [end.wrap(tokens)]
+            return [grid.reshaped([grid.count / projector.outputChannels, projector.outputChannels])]
         case .dynamic:
             let plan = dynamicTilePlan(width: image.width, height: image.height, minTiles: config.minTiles,
-                                       maxTiles: config.maxTiles, imageSize: tileSize)
-            return dynamicTiles(image, plan: plan, imageSize: tileSize).map { tile in
-                end.wrap(projectFrame(tower(siglipPixels(tile))))
-            }
+                                       maxTiles: maxTiles, imageSize: tileSize)
+            return dynamicTiles(image, plan: plan, imageSize: tileSize).map { projectFrame(tower(siglipPixels($0))) }
         case .resize, .pad:
-            return [end.wrap(projectFrame(frameFeatures(image)))]
+            return [projectFrame(frameFeatures(image))]
         }
+    }
+
+    /// A video's frames with the "detail" knob (`video_max_tiles` > 1): each frame tiled as a
+    /// single image would be, with up to `maxTiles` tiles at the last scale. Dynamic-S2 models
+    /// keep each frame's merged multi-scale grid as one unit (the reference passes no block sizes
+    /// here and so treats every tile as its own frame, which nvila-spec §11.11 calls bug-prone);
+    /// Lite models give every tile its own "\n", as the reference does. Only the Basic video
+    /// encoder: TSP pooling averages frames of one shape.
+    /// - Returns: blocks `[S_i, H]` in order, each followed by "\n" in `encodeVideo(projected:)`.
+    public func detailedFrameTokens(_ frames: [RGBImage], maxTiles: Int) throws -> [Tensor] {
+        if case .tsp = config.videoEncoder, maxTiles > 1 { throw MediaError.detailWithTemporalPooling }
+        return frames.flatMap { tiledTokens($0, maxTiles: maxTiles) }
     }
 
     /// How many `<image>` placeholders one image needs (Lite `dynamic` tiling: one per tile).
@@ -165,13 +186,14 @@ public final class NVILAModel: Sendable {
     /// pipeline that cached them passes them. - Parameter frames: per frame `[S, H]`
     public func encodeVideo(projected frames: [Tensor]) throws -> Tensor {
         guard !frames.isEmpty else { throw MediaError.emptyVideo }
-        let (S, H) = (frames[0].shape[0], frames[0].shape[1])
-        let stacked = Tensor(shape: [frames.count, S, H], scalars: frames.flatMap(\.scalars))
         switch config.videoEncoder {
         case .basic(let start, let end):
             let wrap = try wrapTokens(start, end)
             return concatRows(frames.map(wrap.wrap))
         case .tsp(let sizes, let start, let end, let separator):
+            let (S, H) = (frames[0].shape[0], frames[0].shape[1])
+            precondition(frames.allSatisfy { $0.shape == [S, H] }, "TSP: frames of different shapes \(frames.map(\.shape))")
+            let stacked = Tensor(shape: [frames.count, S, H], scalars: frames.flatMap(\.scalars))
             let wrap = try wrapTokens(start, end)
             let sep = try separator.map { try llm.embed(tokenizer.encode($0)) }
             var parts: [Tensor] = []
@@ -219,7 +241,7 @@ public final class NVILAModel: Sendable {
             case .image(let image):
                 let n = imagePlaceholders(width: image.width, height: image.height)
                 message += config.imageMode == .dynamic && media.count == 1 ? String(repeating: "<image>\n", count: n) : "<image>"
-            case .video, .videoFeatures, .videoTokens: message += "<vila/video>"
+            case .video, .videoFeatures, .videoTokens, .detailedVideo: message += "<vila/video>"
             }
         }
         return (message + cleaned).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -281,6 +303,8 @@ public final class NVILAModel: Sendable {
             case .video(let frames): videoBlocks.append(try encodeVideo(frames: frames))
             case .videoFeatures(let features): videoBlocks.append(try encodeVideo(features: features))
             case .videoTokens(let frames): videoBlocks.append(try encodeVideo(projected: frames))
+            case .detailedVideo(let frames, let maxTiles):
+                videoBlocks.append(try encodeVideo(projected: try detailedFrameTokens(frames, maxTiles: maxTiles)))
             }
         }
         let ids = promptIDs(userMessage: userMessage(text: text, media: media), system: system)
