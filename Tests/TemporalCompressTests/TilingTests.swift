@@ -105,6 +105,13 @@ struct TilingGolden: Decodable {
         #expect(plan.thumbnail == (tiles > 1))
     }
 
+    /// The spec's CPython 3.11 order for 1…12 tiles (§2.5).
+    @Test func candidateOrderOfTheSpec() {
+        let order = aspectRatioCandidates(minTiles: 1, maxTiles: 12).map { "(\($0.cols),\($0.rows))" }.joined(separator: " ")
+        #expect(order == "(1,1) (1,2) (2,1) (3,1) (1,3) (2,2) (4,1) (1,4) (5,1) (1,5) (1,6) (6,1) (3,2) (2,3) (7,1) (1,7) "
+            + "(4,2) (2,4) (1,8) (8,1) (1,9) (3,3) (9,1) (2,5) (5,2) (10,1) (1,10) (11,1) (1,11) (12,1) (3,4) (4,3) (1,12) (6,2) (2,6)")
+    }
+
     /// Square images climb 1×1 → 2×2 → 3×3 only when the area exceeds half the candidate's pixels.
     @Test(arguments: [(633, 1), (634, 2), (950, 2), (951, 3)])
     func squareTieRule(side: Int, tilesPerSide: Int) {
