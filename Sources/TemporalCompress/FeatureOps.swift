@@ -140,6 +140,20 @@ public func mergeDynamicS2Features(_ tiles: [Tensor], plan: DynamicS2Plan) -> [T
     return blocks
 }
 
+/// The projected blocks of one Dynamic-S2 image → its token sequence (`encode_images` after the
+/// projector: `merge_chessboard`, then `1 c h w -> (h w) c`). Tokens run row-major over the *whole*
+/// (s·rows)×(s·cols) grid, not block after block (spec §2.4 step 5).
+/// - Parameter blocks: `grid.count` projector outputs in block order, each `[s², H]` (s×s row-major)
+/// - Returns: `[grid.count · s², H]`
+public func mergeProjectedBlocks(_ blocks: [Tensor], grid: TileGrid) -> Tensor {
+    precondition(blocks.count == grid.count && blocks.allSatisfy { $0.rank == 2 && $0.shape == blocks[0].shape },
+        "mergeProjectedBlocks: \(blocks.map(\.shape)) for a \(grid) grid")
+    let (n, h) = (blocks[0].shape[0], blocks[0].shape[1])
+    let side = squareSide(n, "mergeProjectedBlocks")
+    let merged = chessboardMerge(blocks.map { $0.reshaped([side, side, h]) }, rows: grid.rows, cols: grid.cols)
+    return merged.reshaped([grid.count * n, h])
+}
+
 /// `[F | F | … | F]` (`times` copies along channels): NVILA's S2 models feed an image without a
 /// block size (video frames, several images) as one tile repeated for every scale (torch
 /// `repeat(1, len(scales), 1, 1)`).

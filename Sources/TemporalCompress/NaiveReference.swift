@@ -5,56 +5,75 @@ import DenseCore
 enum NaiveReference {
     /// Pillow's resize computed per output pixel: the horizontal pass's bytes for the source rows a
     /// pixel needs are recomputed on the spot from `filterTaps`, then the vertical sum; same fixed
-    /// point and clipping, same pass skipping and pass order.
-    static func resize(_ image: RGBImage, width: Int, height: Int, filter: ResampleFilter) -> RGBImage {
-        if width == image.width && height == image.height { return image }
+    /// point and clipping, same box, pass skipping, crop shortcut and pass order.
+    static func resize(_ image: RGBImage, width: Int, height: Int, filter: ResampleFilter, box: ResizeBox? = nil) -> RGBImage {
+        let whole = ResizeBox(width: image.width, height: image.height)
+        let box = box ?? whole
+        if width == image.width && height == image.height && box == whole { return image }
+        if image.height > image.width * 100 && height < image.height {
+            let tall = region(image, width: image.width, height: height, filter: filter,
+                box: ResizeBox(left: 0, top: box.top, right: Float(image.width), bottom: box.bottom))
+            return region(tall, width: width, height: height, filter: filter,
+                box: ResizeBox(left: box.left, top: 0, right: box.right, bottom: Float(height)))
+        }
+        return region(image, width: width, height: height, filter: filter, box: box)
+    }
+
+    private static func region(_ image: RGBImage, width: Int, height: Int, filter: ResampleFilter, box: ResizeBox) -> RGBImage {
         var out = [UInt8](repeating: 0, count: width * height * 3)
+        if box.left == box.left.rounded(.towardZero) && box.right - box.left == Float(width)
+            && box.top == box.top.rounded(.towardZero) && box.bottom - box.top == Float(height)
+        {
+            for y in 0..<height {
+                for x in 0..<width {
+                    let (sx, sy) = (Int(box.left) + x, Int(box.top) + y)
+                    guard sx < image.width && sy < image.height else { continue }
+                    for c in 0..<3 { out[(y * width + x) * 3 + c] = image.pixels[(sy * image.width + sx) * 3 + c] }
+                }
+            }
+            return RGBImage(width: width, height: height, pixels: out)
+        }
         if filter == .nearest {
             // Pillow steps the source position by repeated addition (`xo += a`), which is not always
-            // the closed form (i + ½)·a at exact integers, so the twin adds i times too.
-            func source(_ i: Int, _ inSize: Int, _ outSize: Int) -> Int {
-                let step = Double(inSize) / Double(outSize)
-                var position = step * 0.5
+            // the closed form at exact integers, so the twin adds i times too.
+            func source(_ i: Int, _ inSize: Int, _ from: Float, _ to: Float, _ outSize: Int) -> Int {
+                let step = Double(to - from) / Double(outSize)
+                var position = Double(from) + step * 0.5
                 for _ in 0..<i { position += step }
-                return Int(position) < inSize ? Int(position) : -1
+                return position < 0 || Int(position) >= inSize ? -1 : Int(position)
             }
             for y in 0..<height {
                 for x in 0..<width {
-                    let (sx, sy) = (source(x, image.width, width), source(y, image.height, height))
+                    let sx = source(x, image.width, box.left, box.right, width)
+                    let sy = source(y, image.height, box.top, box.bottom, height)
                     guard sx >= 0 && sy >= 0 else { continue }
                     for c in 0..<3 { out[(y * width + x) * 3 + c] = image.pixels[(sy * image.width + sx) * 3 + c] }
                 }
             }
             return RGBImage(width: width, height: height, pixels: out)
         }
-        let horizontal = width != image.width, vertical = height != image.height
-        let verticalFirst = image.height > image.width * 100 && height < image.height
+        let horizontal = width != image.width || box.left != 0 || box.right != Float(width)
+        let vertical = height != image.height || box.top != 0 || box.bottom != Float(height)
         func source(_ x: Int, _ y: Int, _ c: Int) -> Int { Int(image.pixels[(y * image.width + x) * 3 + c]) }
         func along(_ taps: FilterTaps, _ value: (Int) -> Int) -> UInt8 {
             var sum = 1 << (precisionBits - 1)
             for (i, w) in taps.weights.enumerated() { sum += value(taps.first + i) * Int(w) }
             return clip8(Int32(sum))
         }
-        let columnTaps = (0..<width).map { filterTaps(index: $0, inSize: image.width, outSize: width, filter: filter) }
+        let columnTaps = (0..<width).map {
+            filterTaps(index: $0, inSize: image.width, from: box.left, to: box.right, outSize: width, filter: filter)
+        }
         for y in 0..<height {
-            let ty = vertical ? filterTaps(index: y, inSize: image.height, outSize: height, filter: filter) : nil
+            let ty = vertical
+                ? filterTaps(index: y, inSize: image.height, from: box.top, to: box.bottom, outSize: height, filter: filter) : nil
             for x in 0..<width {
                 let tx = horizontal ? columnTaps[x] : nil
                 for c in 0..<3 {
-                    // First pass at (column, row) of the intermediate image, then the second pass.
-                    let value: UInt8
-                    if verticalFirst {
-                        let down: (Int) -> Int = { column in
-                            ty.map { Int(along($0) { source(column, $0, c) }) } ?? source(column, y, c)
-                        }
-                        value = tx.map { along($0, down) } ?? UInt8(down(x))
-                    } else {
-                        let across: (Int) -> Int = { row in
-                            tx.map { Int(along($0) { source($0, row, c) }) } ?? source(x, row, c)
-                        }
-                        value = ty.map { along($0, across) } ?? UInt8(across(y))
+                    // The horizontal pass's byte at (x, row), then the vertical sum over rows.
+                    let across: (Int) -> Int = { row in
+                        tx.map { Int(along($0) { source($0, row, c) }) } ?? source(x, row, c)
                     }
-                    out[(y * width + x) * 3 + c] = value
+                    out[(y * width + x) * 3 + c] = ty.map { along($0, across) } ?? UInt8(across(y))
                 }
             }
         }

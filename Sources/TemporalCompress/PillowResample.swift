@@ -12,38 +12,89 @@ import DenseCore
 // in Double, then rounded to 22-bit fixed point (`PRECISION_BITS = 32 − 8 − 2`). The horizontal
 // pass runs first and is clipped to UInt8, then the vertical pass reads those bytes. An axis whose
 // size does not change is not resampled at all, and an image taller than 100× its width that
-// loses height is resized vertically first (Pillow ≥ 12.2).
+// loses height is resized vertically first (Pillow ≥ 12.2). A source `box` shifts the centres
+// (`left + (i + 0.5) · scale`, `scale = (right − left) / out`), limits the horizontal pass to the
+// rows the vertical taps read, and an integer box of the output's size is a plain crop.
 
 /// Pillow's resampling filters that NVILA's pipeline can meet (BICUBIC is the one it uses).
 public enum ResampleFilter: Sendable, CaseIterable {
     case bicubic, bilinear, box, nearest
 }
 
-/// `image.resize((width, height), filter)` of Pillow, byte for byte.
-/// - Returns: `[height, width, 3]`; an unchanged size returns the image itself (Pillow copies).
-public func pillowResize(_ image: RGBImage, width: Int, height: Int, filter: ResampleFilter = .bicubic) -> RGBImage {
+/// The source region of a resize (Pillow's `box`): `(left, top, right, bottom)` in source pixels,
+/// fractions allowed; Pillow passes it to C as Float32, so it is Float here.
+public struct ResizeBox: Sendable, Equatable {
+    public let left: Float
+    public let top: Float
+    public let right: Float
+    public let bottom: Float
+
+    public init(left: Float, top: Float, right: Float, bottom: Float) {
+        self.left = left
+        self.top = top
+        self.right = right
+        self.bottom = bottom
+    }
+
+    /// The whole of a `width × height` image.
+    public init(width: Int, height: Int) {
+        self.init(left: 0, top: 0, right: Float(width), bottom: Float(height))
+    }
+}
+
+/// `image.resize((width, height), filter, box)` of Pillow, byte for byte (`reducing_gap` is None,
+/// Pillow's default: no `reduce()` pre-step).
+/// - Parameter box: the source region (default: the whole image); must lie inside the image.
+/// - Returns: `[height, width, 3]`; an unchanged size of the whole image returns it (Pillow copies).
+public func pillowResize(
+    _ image: RGBImage, width: Int, height: Int, filter: ResampleFilter = .bicubic, box: ResizeBox? = nil
+) -> RGBImage {
     precondition(width > 0 && height > 0, "pillowResize: target \(width)×\(height) must be positive")
-    if width == image.width && height == image.height { return image }
-    if filter == .nearest { return nearestResize(image, width: width, height: height) }
-    let horizontal = width != image.width
-    let vertical = height != image.height
+    let whole = ResizeBox(width: image.width, height: image.height)
+    let box = box ?? whole
+    precondition(
+        box.left >= 0 && box.top >= 0 && box.right <= Float(image.width) && box.bottom <= Float(image.height)
+            && box.right >= box.left && box.bottom >= box.top,
+        "pillowResize: box \(box) outside the \(image.width)×\(image.height) image")
+    // Image.py `resize`.
+    if width == image.width && height == image.height && box == whole { return image }
     if image.height > image.width * 100 && height < image.height {
-        // Image.py: tall images are resized vertically first, then horizontally.
-        let tall = vertical ? resampleVertical(image, height: height, filter: filter) : image
-        return horizontal ? resampleHorizontal(tall, rows: 0..<tall.height, width: width, filter: filter) : tall
+        // Tall images are resized vertically first, then horizontally (Pillow ≥ 12.2).
+        let full = Float(image.width)
+        let tall = imagingResize(
+            image, width: image.width, height: height, filter: filter,
+            box: ResizeBox(left: 0, top: box.top, right: full, bottom: box.bottom))
+        return imagingResize(
+            tall, width: width, height: height, filter: filter,
+            box: ResizeBox(left: box.left, top: 0, right: box.right, bottom: Float(height)))
     }
-    guard horizontal else { return resampleVertical(image, height: height, filter: filter) }
-    // Only the source rows the vertical pass will read get a horizontal pass (ImagingResampleInner).
-    var rows = 0..<image.height
-    var verticalTable: CoefficientTable?
-    if vertical {
-        let table = CoefficientTable(inSize: image.height, outSize: height, filter: filter)
-        rows = table.usedRange
-        verticalTable = table
+    return imagingResize(image, width: width, height: height, filter: filter, box: box)
+}
+
+/// `_resize` of _imaging.c and `ImagingResampleInner` of Resample.c.
+private func imagingResize(_ image: RGBImage, width: Int, height: Int, filter: ResampleFilter, box: ResizeBox) -> RGBImage {
+    // An integer box of exactly the output size is a crop.
+    if box.left == box.left.rounded(.towardZero) && box.right - box.left == Float(width)
+        && box.top == box.top.rounded(.towardZero) && box.bottom - box.top == Float(height)
+    {
+        return crop(image, x: Int(box.left), y: Int(box.top), width: width, height: height)
     }
-    let wide = resampleHorizontal(image, rows: rows, width: width, filter: filter)
-    guard let verticalTable else { return wide }
-    return resampleVertical(wide, table: verticalTable.shifted(by: -rows.lowerBound))
+    if filter == .nearest { return nearestResize(image, width: width, height: height, box: box) }
+    // A pass runs only when its axis changes (note Pillow compares the box's far edge with the
+    // *output* size).
+    let horizontal = width != image.width || box.left != 0 || box.right != Float(width)
+    let vertical = height != image.height || box.top != 0 || box.bottom != Float(height)
+    var verticalTable = CoefficientTable(inSize: image.height, from: box.top, to: box.bottom, outSize: height, filter: filter)
+    var current = image
+    if horizontal {
+        // Only the source rows the vertical taps read get a horizontal pass.
+        let rows = verticalTable.usedRange
+        let table = CoefficientTable(inSize: image.width, from: box.left, to: box.right, outSize: width, filter: filter)
+        current = resampleHorizontal(image, rows: rows, table: table)
+        verticalTable = verticalTable.shifted(by: -rows.lowerBound)
+    }
+    if vertical { current = resampleVertical(current, table: verticalTable) }
+    return current
 }
 
 /// `image.crop((x, y, x + width, y + height))` of Pillow: the rectangle may leave the image; what
@@ -125,15 +176,16 @@ struct FilterTaps {
     var weights: [Int32]
 }
 
-/// Pillow's taps for output sample `index` of an `inSize → outSize` resample along one axis (the
-/// whole input, no `box`).
-func filterTaps(index: Int, inSize: Int, outSize: Int, filter: ResampleFilter) -> FilterTaps {
-    // Pillow computes `in1 − in0` in Float (exact here) and the rest in Double.
-    let scale = Double(inSize) / Double(outSize)
+/// Pillow's taps for output sample `index` of a resample of the source span `[from, to)` (of an
+/// axis `inSize` long) to `outSize` samples.
+func filterTaps(index: Int, inSize: Int, from: Float = 0, to: Float? = nil, outSize: Int, filter: ResampleFilter) -> FilterTaps {
+    // Pillow computes `in1 − in0` in Float and the rest in Double.
+    let to = to ?? Float(inSize)
+    let scale = Double(to - from) / Double(outSize)
     let filterScale = max(scale, 1)
     let support = filter.support * filterScale
     let inverseScale = 1 / filterScale
-    let center = (Double(index) + 0.5) * scale
+    let center = Double(from) + (Double(index) + 0.5) * scale
     // C's (int) cast truncates toward zero; both bounds are clamped to the image afterwards.
     let lower = max(Int(center - support + 0.5), 0)
     let upper = min(Int(center + support + 0.5), inSize)
@@ -159,8 +211,8 @@ struct CoefficientTable {
     var width: Int
     var weights: [Int32]
 
-    init(inSize: Int, outSize: Int, filter: ResampleFilter) {
-        let taps = (0..<outSize).map { filterTaps(index: $0, inSize: inSize, outSize: outSize, filter: filter) }
+    init(inSize: Int, from: Float, to: Float, outSize: Int, filter: ResampleFilter) {
+        let taps = (0..<outSize).map { filterTaps(index: $0, inSize: inSize, from: from, to: to, outSize: outSize, filter: filter) }
         width = max(1, taps.map(\.weights.count).max() ?? 1)
         first = taps.map(\.first)
         count = taps.map(\.weights.count)
@@ -192,9 +244,9 @@ func clip8(_ sum: Int32) -> UInt8 {
 
 // MARK: - Passes
 
-/// Horizontal pass over source `rows`: `[rows.count, width, 3]`.
-private func resampleHorizontal(_ image: RGBImage, rows: Range<Int>, width: Int, filter: ResampleFilter) -> RGBImage {
-    let table = CoefficientTable(inSize: image.width, outSize: width, filter: filter)
+/// Horizontal pass over source `rows`: `[rows.count, table outputs, 3]`.
+private func resampleHorizontal(_ image: RGBImage, rows: Range<Int>, table: CoefficientTable) -> RGBImage {
+    let width = table.first.count
     let height = rows.count
     var out = [UInt8](repeating: 0, count: width * height * 3)
     let k = table.width
@@ -228,10 +280,6 @@ private func resampleHorizontal(_ image: RGBImage, rows: Range<Int>, width: Int,
     return RGBImage(width: width, height: height, pixels: out)
 }
 
-private func resampleVertical(_ image: RGBImage, height: Int, filter: ResampleFilter) -> RGBImage {
-    resampleVertical(image, table: CoefficientTable(inSize: image.height, outSize: height, filter: filter))
-}
-
 /// Vertical pass: output row `y` sums input rows `table.first[y]…` (already relative to `image`).
 private func resampleVertical(_ image: RGBImage, table: CoefficientTable) -> RGBImage {
     let height = table.first.count
@@ -263,11 +311,12 @@ private func resampleVertical(_ image: RGBImage, table: CoefficientTable) -> RGB
     return RGBImage(width: image.width, height: height, pixels: out)
 }
 
-/// NEAREST (Geometry.c `ImagingScaleAffine`): source coordinate `⌊x₀ + i·a⌋` where `x₀ = a/2`
-/// and the position is *accumulated* in Double (`xo += a`), exactly as Pillow steps it.
-private func nearestResize(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
-    let xs = nearestIndices(inSize: image.width, outSize: width)
-    let ys = nearestIndices(inSize: image.height, outSize: height)
+/// NEAREST (Geometry.c `ImagingScaleAffine`): source coordinate `⌊x₀ + i·a⌋` where
+/// `a = (right − left) / width`, `x₀ = left + a/2`, and the position is *accumulated* in Double
+/// (`xo += a`), exactly as Pillow steps it. Samples that land outside the image stay black.
+private func nearestResize(_ image: RGBImage, width: Int, height: Int, box: ResizeBox) -> RGBImage {
+    let xs = nearestIndices(inSize: image.width, from: box.left, to: box.right, outSize: width)
+    let ys = nearestIndices(inSize: image.height, from: box.top, to: box.bottom, outSize: height)
     var out = [UInt8](repeating: 0, count: width * height * 3)
     for (y, sy) in ys.enumerated() where sy >= 0 {
         for (x, sx) in xs.enumerated() where sx >= 0 {
@@ -281,12 +330,13 @@ private func nearestResize(_ image: RGBImage, width: Int, height: Int) -> RGBIma
 }
 
 /// Source index per output index for NEAREST; −1 where Pillow leaves the (zero-filled) output alone.
-func nearestIndices(inSize: Int, outSize: Int) -> [Int] {
-    let step = Double(inSize) / Double(outSize)
-    var position = step * 0.5
+func nearestIndices(inSize: Int, from: Float, to: Float, outSize: Int) -> [Int] {
+    let step = Double(to - from) / Double(outSize)
+    var position = Double(from) + step * 0.5
     var indices: [Int] = []
     indices.reserveCapacity(outSize)
     for _ in 0..<outSize {
+        // Geometry.c COORD: negative positions are −1, others truncate.
         let i = position < 0 ? -1 : Int(position)
         indices.append(i < inSize ? i : -1)
         position += step

@@ -159,7 +159,8 @@ func closestGrid(width: Int, height: Int, candidates: [TileGrid], tileSize: Int)
 /// sorted by i·j with Python's stable sort. Within one product the order is the iteration order
 /// of the CPython `set` — which decides ties (a 1280×1024 image sits exactly between 1:2 and 2:1) —
 /// so the set is rebuilt here the way CPython 3.8+ (64-bit) builds it: same tuple hash, same open
-/// addressing, same growth. Checked against CPython for every (min, max) with max ≤ 40.
+/// addressing, same growth. Checked against CPython for every (min, max) with max ≤ 32, and by the
+/// reference's grid choices in configurations where the order decides ties.
 public func aspectRatioCandidates(minTiles: Int, maxTiles: Int) -> [TileGrid] {
     var set = PythonTupleSet()
     if minTiles <= maxTiles {

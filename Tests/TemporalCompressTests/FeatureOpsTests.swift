@@ -72,11 +72,23 @@ import Testing
         expectClose(joined, expected, name)
     }
 
+    /// `projmerge.rRcC.sS.HH`: the projected blocks merged into one row-major token sequence.
+    @Test(arguments: names("projmerge."))
+    func projectedBlocksMergeLikeVILA(_ name: String) throws {
+        let file = try Self.file.get()
+        let parts = name.split(separator: ".")[1].split(whereSeparator: { !$0.isNumber }).map { Int($0)! }
+        let x = try file.tensor("\(name).in")
+        let (count, n, h) = (x.shape[0], x.shape[1], x.shape[2])
+        let blocks = (0..<count).map { Tensor(shape: [n, h], scalars: Array(x.scalars[$0 * n * h..<($0 + 1) * n * h])) }
+        #expect(mergeProjectedBlocks(blocks, grid: TileGrid(rows: parts[0], cols: parts[1])) == (try file.tensor("\(name).out")))
+    }
+
     @Test func fixtureHasEveryOp() {
         #expect(Self.names("area.").count >= 6)
         #expect(Self.names("s2c.").count == 16)
         #expect(Self.names("tsp.").count >= 6)
         #expect(Self.names("s2merge.").count == 2)
+        #expect(Self.names("projmerge.").count == 2)
     }
 }
 

@@ -11,10 +11,12 @@ struct ResizeCases: Decodable {
         let filter: String
         let width: Int
         let height: Int
+        let box: [Float]?
         let tensor: String
         let rows: [Int]?
         let fnv1a64: String
-        var testDescription: String { "\(filter) \(input) → \(width)×\(height)" }
+        var testDescription: String { "\(filter) \(input)\(box.map { " box \($0)" } ?? "") → \(width)×\(height)" }
+        var resizeBox: ResizeBox? { box.map { ResizeBox(left: $0[0], top: $0[1], right: $0[2], bottom: $0[3]) } }
     }
 
     struct Tiles: Decodable {
@@ -55,7 +57,7 @@ extension ResampleFilter {
         let file = try Self.golden.get()
         let filter = try #require(ResampleFilter(name: c.filter))
         let input = try file.image("in.\(c.input)")
-        let ours = pillowResize(input, width: c.width, height: c.height, filter: filter)
+        let ours = pillowResize(input, width: c.width, height: c.height, filter: filter, box: c.resizeBox)
         #expect(ours.width == c.width && ours.height == c.height)
         let (_, expected) = try file.bytes(c.tensor)
         let rowBytes = c.width * 3
@@ -76,6 +78,7 @@ extension ResampleFilter {
         #expect(Set(Self.cases.map(\.filter)) == ["bicubic", "bilinear", "box", "nearest"])
         let nvila = Self.cases.filter { $0.input == "mixed500x290" && $0.filter == "bicubic" }.map { "\($0.width)x\($0.height)" }
         #expect(Set(nvila).isSuperset(of: ["448x448", "896x896", "1344x1344", "1792x1344", "1344x896"]))
+        #expect(Self.cases.filter { $0.box != nil }.count >= 40)
     }
 
     /// VILA's own preprocessing of the 500×290 image (Pillow resizes and crops), tile by tile.
@@ -108,6 +111,28 @@ extension ResampleFilter {
             let same = fast == naive
             #expect(same, "\(filter) \(w)×\(h) → \(ow)×\(oh)")
         }
+    }
+
+    /// Source boxes: fractional, integer, crop-shaped, one axis untouched, a tall image.
+    @Test(arguments: ResampleFilter.allCases)
+    func boxesMatchNaive(filter: ResampleFilter) {
+        var random = SplitMix64(seed: 17)
+        let image = random.image(width: 37, height: 23)
+        let boxes: [(Int, Int, ResizeBox)] = [
+            (11, 7, ResizeBox(left: 2.25, top: 1.5, right: 30.75, bottom: 20)), (9, 8, ResizeBox(left: 3, top: 4, right: 12, bottom: 12)),
+            (37, 5, ResizeBox(left: 0, top: 2.5, right: 37, bottom: 21)), (50, 23, ResizeBox(left: 1, top: 0, right: 36, bottom: 23)),
+            (60, 40, ResizeBox(left: 30, top: 18, right: 37, bottom: 23)), (5, 3, ResizeBox(width: 37, height: 23)),
+        ]
+        for (w, h, box) in boxes {
+            let same = pillowResize(image, width: w, height: h, filter: filter, box: box)
+                == NaiveReference.resize(image, width: w, height: h, filter: filter, box: box)
+            #expect(same, "\(filter) box \(box) → \(w)×\(h)")
+        }
+        let tall = random.image(width: 2, height: 300)
+        let box = ResizeBox(left: 0.5, top: 7.25, right: 2, bottom: 290)
+        let same = pillowResize(tall, width: 3, height: 20, filter: filter, box: box)
+            == NaiveReference.resize(tall, width: 3, height: 20, filter: filter, box: box)
+        #expect(same, "\(filter) tall with box")
     }
 
     /// Large enough for the parallel split to cut rows across threads.

@@ -59,7 +59,7 @@ struct TilingGolden: Decodable {
         #expect(order == [[3, 3], [9, 1], [1, 9], [10, 1], [1, 10], [2, 5], [5, 2], [11, 1], [1, 11], [1, 12], [6, 2], [12, 1], [3, 4], [4, 3], [2, 6]])
     }
 
-    /// CPython's own order for every (min, max) pair with min ≤ 12, max ≤ 40.
+    /// CPython's own order for every (min, max) pair with min ≤ 12, max ≤ 32.
     @Test func candidateOrdersMatchCPython() throws {
         let golden = try TilingGolden.shared.get()
         #expect(golden.candidate_orders.count > 300)
@@ -69,7 +69,7 @@ struct TilingGolden: Decodable {
         }
     }
 
-    /// The reference's choice for ~1,400 sizes under four configurations.
+    /// The reference's choice for ~1,400 sizes under 5 Dynamic-S2 configurations (including max_tiles 9, where CPython's order decides exact ties).
     @Test func gridsMatchTheReference() throws {
         for config in try TilingGolden.shared.get().dynamic_s2 {
             var wrong: [[Int]] = []
@@ -103,6 +103,13 @@ struct TilingGolden: Decodable {
         #expect(plan.grid == TileGrid(rows: rows, cols: cols))
         #expect(plan.tileCount == tiles)
         #expect(plan.thumbnail == (tiles > 1))
+    }
+
+    /// The spec's CPython 3.11 order for 1…12 tiles (§2.5).
+    @Test func candidateOrderOfTheSpec() {
+        let order = aspectRatioCandidates(minTiles: 1, maxTiles: 12).map { "(\($0.cols),\($0.rows))" }.joined(separator: " ")
+        #expect(order == "(1,1) (1,2) (2,1) (3,1) (1,3) (2,2) (4,1) (1,4) (5,1) (1,5) (1,6) (6,1) (3,2) (2,3) (7,1) (1,7) "
+            + "(4,2) (2,4) (1,8) (8,1) (1,9) (3,3) (9,1) (2,5) (5,2) (10,1) (1,10) (11,1) (1,11) (12,1) (3,4) (4,3) (1,12) (6,2) (2,6)")
     }
 
     /// Square images climb 1×1 → 2×2 → 3×3 only when the area exceeds half the candidate's pixels.
