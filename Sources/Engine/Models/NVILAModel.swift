@@ -66,6 +66,17 @@ public final class NVILAModel: Sendable {
             throw ConfigError(key: "mm_hidden_size", value: "\(projector.inputChannels)",
                               reason: "the tower gives \(tower.config.hiddenSize) channels\(config.dynamicS2 ? " × \(config.scales.count) scales" : ""), so \(expected) are needed")
         }
+        if case .tsp(let sizes, _, _, _) = config.videoEncoder {
+            let tokens = projector.tokenCount(gridSide: tower.config.gridSide)
+            for size in sizes {
+                do {
+                    try size.validate(tokensPerFrame: tokens)
+                } catch {
+                    throw ConfigError(key: "video_encoder.pool_sizes", value: "[\(size.t), \(size.h), \(size.w)]",
+                                      reason: "\(error) (\(tokens) tokens per frame)")
+                }
+            }
+        }
         guard projector.outputChannels == llm.config.hiddenSize else {
             throw ConfigError(key: "hidden_size", value: "\(projector.outputChannels)",
                               reason: "the projector must output the LLM width \(llm.config.hiddenSize)")
@@ -141,11 +152,7 @@ public final class NVILAModel: Sendable {
             let plan = dynamicS2Plan(width: image.width, height: image.height, scales: scales, maxTiles: maxTiles)
             let tiles = dynamicS2Tiles(image, plan: plan).map { tower(siglipPixels($0)) }
             let blocks = mergeDynamicS2Features(tiles, plan: plan)  // rows·cols × [1024, 3C]
-            let side = tower.config.gridSide
-            let projectedSide = (side + projector.type.factor - 1) / projector.type.factor
-            let projected = blocks.map { projector($0).reshaped([projectedSide, projectedSide, projector.outputChannels]) }
-            let grid = chessboardMerge(projected, rows: plan.grid.rows, cols: plan.grid.cols)
-            return [grid.reshaped([grid.count / projector.outputChannels, projector.outputChannels])]
+            return [mergeProjectedBlocks(blocks.map { projector($0) }, grid: plan.grid)]  // [256·rows·cols, H]
         case .dynamic:
             let plan = dynamicTilePlan(width: image.width, height: image.height, minTiles: config.minTiles,
                                        maxTiles: maxTiles, imageSize: tileSize)
