@@ -24,7 +24,7 @@ SECONDS_PER_SIZE=2
 FROM=1920x1080
 TO=448x448,896x896,1344x1344,1792x1344
 THREADS=${BENCH_THREADS:-$(nproc)}
-PILLOW_PIN="pillow==12.3.0 numpy==2.4.6"
+PILLOW_PIN="pillow==13.0.0 numpy==2.4.6"
 
 VENV="$BENCH_DIR/venv-pillow"
 if [[ ! -x "$VENV/bin/python" || "$(cat "$VENV/.stamp" 2>/dev/null)" != "$PILLOW_PIN" ]]; then

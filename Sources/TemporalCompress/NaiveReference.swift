@@ -10,13 +10,21 @@ enum NaiveReference {
         let whole = ResizeBox(width: image.width, height: image.height)
         let box = box ?? whole
         if width == image.width && height == image.height && box == whole { return image }
-        if image.height > image.width * 100 && height < image.height {
-            let tall = region(image, width: image.width, height: height, filter: filter,
+        if filter != .nearest && !isCrop(box, width: width, height: height)
+            && verticalPassFirst(from: (image.width, image.height), to: (width, height))
+        {
+            // The vertical pass alone over every column, then the horizontal pass alone.
+            let rows = region(image, width: image.width, height: height, filter: filter,
                 box: ResizeBox(left: 0, top: box.top, right: Float(image.width), bottom: box.bottom))
-            return region(tall, width: width, height: height, filter: filter,
+            return region(rows, width: width, height: height, filter: filter,
                 box: ResizeBox(left: box.left, top: 0, right: box.right, bottom: Float(height)))
         }
         return region(image, width: width, height: height, filter: filter, box: box)
+    }
+
+    static func isCrop(_ box: ResizeBox, width: Int, height: Int) -> Bool {
+        box.left == box.left.rounded(.towardZero) && box.right - box.left == Float(width)
+            && box.top == box.top.rounded(.towardZero) && box.bottom - box.top == Float(height)
     }
 
     private static func region(_ image: RGBImage, width: Int, height: Int, filter: ResampleFilter, box: ResizeBox) -> RGBImage {

@@ -2,7 +2,7 @@ import DenseCore
 
 // A port of Pillow's `Image.resize` for 8-bit RGB (src/libImaging/Resample.c `ImagingResample`,
 // src/libImaging/Geometry.c `ImagingScaleAffine` for NEAREST, src/PIL/Image.py `Image.resize`), as
-// of Pillow 12.3.0. NVILA resizes every tile with `image.resize((w, h))` — BICUBIC, no
+// of Pillow 13.0.0. NVILA resizes every tile with `image.resize((w, h))` — BICUBIC, no
 // `reducing_gap` — so its pixels are exactly these bytes, and the vision features follow them.
 //
 // The algorithm, per axis: each output sample `i` has centre `(i + 0.5) · scale` in input
@@ -10,9 +10,10 @@ import DenseCore
 // stretched by `max(scale, 1)` — that is the antialiasing when shrinking — and its taps over
 // `[⌊centre − support + ½⌋, ⌊centre + support + ½⌋)`, clamped to the image, are normalised to sum 1
 // in Double, then rounded to 22-bit fixed point (`PRECISION_BITS = 32 − 8 − 2`). The horizontal
-// pass runs first and is clipped to UInt8, then the vertical pass reads those bytes. An axis whose
-// size does not change is not resampled at all, and an image taller than 100× its width that
-// loses height is resized vertically first (Pillow ≥ 12.2). A source `box` shifts the centres
+// pass runs first and is clipped to UInt8, then the vertical pass reads those bytes — unless the
+// height shrinks by more than twice what the width shrinks, when the vertical pass runs first
+// (Pillow 13; 12.2–12.3 instead had a "taller than 100× its width" rule in Image.py, ≤ 12.1
+// neither). An axis whose size does not change is not resampled at all. A source `box` shifts the centres
 // (`left + (i + 0.5) · scale`, `scale = (right − left) / out`), limits the horizontal pass to the
 // rows the vertical taps read, and an integer box of the output's size is a plain crop.
 
@@ -58,17 +59,15 @@ public func pillowResize(
         "pillowResize: box \(box) outside the \(image.width)×\(image.height) image")
     // Image.py `resize`.
     if width == image.width && height == image.height && box == whole { return image }
-    if image.height > image.width * 100 && height < image.height {
-        // Tall images are resized vertically first, then horizontally (Pillow ≥ 12.2).
-        let full = Float(image.width)
-        let tall = imagingResize(
-            image, width: image.width, height: height, filter: filter,
-            box: ResizeBox(left: 0, top: box.top, right: full, bottom: box.bottom))
-        return imagingResize(
-            tall, width: width, height: height, filter: filter,
-            box: ResizeBox(left: box.left, top: 0, right: box.right, bottom: Float(height)))
-    }
     return imagingResize(image, width: width, height: height, filter: filter, box: box)
+}
+
+/// Pillow 13's pass order (`ImagingResampleInner`): the vertical pass runs first, over every
+/// column, when the height shrinks by more than twice what the width shrinks; otherwise the
+/// horizontal pass runs first over the rows the vertical taps read.
+func verticalPassFirst(from input: (width: Int, height: Int), to output: (width: Int, height: Int)) -> Bool {
+    let (dh, dw) = (input.height - output.height, input.width - output.width)
+    return dh > 0 && dh > dw * 2
 }
 
 /// `_resize` of _imaging.c and `ImagingResampleInner` of Resample.c.
@@ -86,6 +85,14 @@ private func imagingResize(_ image: RGBImage, width: Int, height: Int, filter: R
     let vertical = height != image.height || box.top != 0 || box.bottom != Float(height)
     var verticalTable = CoefficientTable(inSize: image.height, from: box.top, to: box.bottom, outSize: height, filter: filter)
     var current = image
+    if verticalPassFirst(from: (image.width, image.height), to: (width, height)) {
+        if vertical { current = resampleVertical(current, table: verticalTable) }
+        if horizontal {
+            let table = CoefficientTable(inSize: image.width, from: box.left, to: box.right, outSize: width, filter: filter)
+            current = resampleHorizontal(current, rows: 0..<height, table: table)
+        }
+        return current
+    }
     if horizontal {
         // Only the source rows the vertical taps read get a horizontal pass.
         let rows = verticalTable.usedRange
