@@ -80,7 +80,8 @@ def main():
         # embeddings (patch conv + position), then `layers` pre-LN encoder layers; no post-LayerNorm
         h = vm.embeddings(pixels)
         for layer in vm.encoder.layers[:layers]:
-            h = layer(h, None)[0]
+            out = layer(h, None)
+            h = out[0] if isinstance(out, tuple) else out  # a tuple before transformers 4.54
         return h
 
     with torch.inference_mode():
