@@ -5,6 +5,8 @@ import PackageDescription
 // C enters the graph in exactly two places: CFFmpeg (only VideoIO imports it) and COpenBLAS
 // (DenseCore's tensor kernels and Engine's BLAS runtime). DenseCore holds the value types every
 // stage shares (exact media time, RGB images, tensors) so no stage links FFmpeg to speak of them.
+// ModelHub (Hugging Face Hub client and cache) is a support module beside the stages: it imports no
+// stage, and only the CLI wires it in front of them to turn a repo id into a local directory.
 let package = Package(
     name: "densecap",
     products: [
@@ -13,6 +15,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
     ],
     targets: [
         .systemLibrary(
@@ -40,10 +45,20 @@ let package = Package(
             name: "Engine",
             dependencies: ["COpenBLAS", "DenseCore", .product(name: "Logging", package: "swift-log")]
         ),
+        .target(
+            name: "ModelHub",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "densecap",
             dependencies: [
-                "VideoIO", "FrameSampler", "Engine", "DenseCore",
+                "VideoIO", "FrameSampler", "Engine", "DenseCore", "ModelHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -57,5 +72,18 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "DenseCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips"]),
+        // A Hub server on loopback inside the test process (SwiftNIO's HTTP/1 server directly, so a
+        // test can drop a connection mid-body).
+        .testTarget(
+            name: "ModelHubTests",
+            dependencies: [
+                "ModelHub",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
     ]
 )
