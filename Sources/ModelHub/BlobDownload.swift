@@ -23,7 +23,7 @@ struct BlobDownload {
         defer { lock.release() }
         if FileManager.default.fileExists(atPath: blob) { return }  // another process finished it
 
-        let fd = open(incomplete, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(incomplete, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw HubCache.error(errno, repo: repo, file: file, doing: "cannot write \(incomplete)") }
         defer { close(fd) }
         var digest = BlobDigest(etag: metadata.etag, size: metadata.size)

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 
 /// One revision of a model repo as the model API lists it.
 public struct RepoInfo: Sendable {
@@ -46,7 +47,7 @@ final class HubClient: Sendable {
         self.logger = logger
         var http = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(20), read: .seconds(60)))
+            timeout: .init(connect: .nanoseconds(Int64(configuration.connectTimeout.nanoseconds)), read: .seconds(60)))
         http.decompression = .disabled
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
     }
@@ -219,8 +220,28 @@ final class HubClient: Sendable {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            let host = hostAndPort(of: url)
-            throw Retryable(HubError(.network, repo: repo, file: file, reason: "cannot reach \(host): \(oneLine(error))"))
+            let failure = HubError(.network, repo: repo, file: file, reason: "cannot reach \(hostAndPort(of: url)): \(transportReason(error))")
+            // AsyncHTTPClient already retried connecting for the whole connect timeout.
+            if isConnectFailure(error) { throw failure }
+            throw Retryable(failure)
+        }
+    }
+
+    private func transportReason(_ error: Error) -> String {
+        switch error {
+        case let e as IOError: String(cString: strerror(e.errnoCode)).lowercased()
+        case let e as HTTPClientError: "\(e)".replacingOccurrences(of: "HTTPClientError.", with: "")
+        case is NIOConnectionError: "no connection could be made (name resolution or connect failed)"
+        default: oneLine(error)
+        }
+    }
+
+    private func isConnectFailure(_ error: Error) -> Bool {
+        switch error {
+        case let e as IOError: [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH].contains(e.errnoCode)
+        case let e as HTTPClientError: e == .connectTimeout
+        case is NIOConnectionError: true
+        default: false
         }
     }
 
@@ -269,6 +290,10 @@ struct Retryable: Error {
 }
 
 let densecapHubUserAgentVersion = "0.1.0"
+
+extension Duration {
+    var nanoseconds: Double { Double(components.seconds) * 1e9 + Double(components.attoseconds) / 1e9 }
+}
 
 /// huggingface_hub `_normalize_etag`: strips `W/` and quotes.
 func normalizedETag(_ etag: String?) -> String? {

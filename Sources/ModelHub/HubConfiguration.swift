@@ -20,10 +20,14 @@ public struct HubConfiguration: Sendable {
     public var attempts: Int
     /// Wait before the second try; it doubles for each following one.
     public var retryDelay: Duration
+    /// How long one try may spend connecting (AsyncHTTPClient keeps retrying a refused connection
+    /// until then).
+    public var connectTimeout: Duration
 
     public init(
         endpoint: String = HubConfiguration.defaultEndpoint, token: String? = nil, cacheDirectory: String,
-        offline: Bool = false, parallelDownloads: Int = 4, attempts: Int = 5, retryDelay: Duration = .seconds(1)
+        offline: Bool = false, parallelDownloads: Int = 4, attempts: Int = 5, retryDelay: Duration = .seconds(1),
+        connectTimeout: Duration = .seconds(10)
     ) {
         self.endpoint = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
         self.token = token
@@ -32,6 +36,7 @@ public struct HubConfiguration: Sendable {
         self.parallelDownloads = max(1, parallelDownloads)
         self.attempts = max(1, attempts)
         self.retryDelay = retryDelay
+        self.connectTimeout = connectTimeout
     }
 
     /// The configuration `huggingface_hub` would use in this environment.

@@ -22,7 +22,7 @@ private func measure(_ body: () throws -> Void) rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
-struct BenchLLM: ParsableCommand {
+struct BenchLLM: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "llm",
         abstract: "Prefill a prompt of N tokens in one pass, then decode M tokens one by one (greedy, no stop).")
@@ -40,11 +40,11 @@ struct BenchLLM: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
+    func run() async throws {
         let logger = global.makeLogger(label: "densecap.bench")
         Numerics.setThreads(modelOptions.threads)
-        try reportingErrors {
-            let directory = try modelOptions.languageModelDirectory()
+        try await reportingErrors {
+            let directory = try await modelOptions.languageModelDirectory(logger: logger)
             var model: Qwen2Model!
             let loadTime = try measure { model = try Qwen2Model.load(directory: directory, logger: logger) }
             let c = model.config
