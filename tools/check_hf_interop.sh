@@ -71,7 +71,7 @@ assert [x['repo'] for x in m] == ['$repo'], m
 r = m[0]['revisions'][0]
 assert r['refs'] == ['main'] and r['path'] == '$hf_path' and r['files'] == 6, r" "$listing"
 check "(a) generate --model $repo runs offline from the HF cache" \
-    env HF_HUB_CACHE="$hf_cache" HF_HUB_OFFLINE=1 "$bin" generate -q --model "$repo" hi --max-new-tokens 4
+    sh -c '"$@" >/dev/null' - env HF_HUB_CACHE="$hf_cache" HF_HUB_OFFLINE=1 "$bin" generate -q --model "$repo" hi --max-new-tokens 4
 pulled=$(HF_HUB_CACHE="$hf_cache" HF_ENDPOINT="$endpoint" "$bin" models pull -q "$repo")
 check "(a) models pull on the HF cache downloads nothing" test "$pulled" = "$hf_path"
 check "(a) ... no file requests reached the server" no_file_downloads

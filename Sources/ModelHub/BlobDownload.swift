@@ -80,7 +80,7 @@ struct BlobDownload {
                 if n < 0 { throw HubCache.error(errno, repo: repo, file: file, doing: "cannot read \(path)") }
                 break
             }
-            digest.update(buffer[0..<n])
+            buffer.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             done += Int64(n)
         }
         return done
@@ -173,7 +173,7 @@ struct BlobDigest {
             hasher = .sha256(SHA256())
         } else if isHex && expected.utf8.count == 40 {
             var sha1 = Insecure.SHA1()
-            sha1.update(data: Data("blob \(size)\0".utf8))
+            sha1.update(data: Array("blob \(size)\0".utf8))
             hasher = .gitSHA1(sha1)
         } else {
             hasher = .none
@@ -185,18 +185,6 @@ struct BlobDigest {
         case .sha256: "sha256"
         case .gitSHA1: "git blob sha1"
         case .none: "size"
-        }
-    }
-
-    mutating func update<D: DataProtocol>(_ bytes: D) {
-        switch hasher {
-        case .sha256(var h):
-            h.update(data: bytes)
-            hasher = .sha256(h)
-        case .gitSHA1(var h):
-            h.update(data: bytes)
-            hasher = .gitSHA1(h)
-        case .none: break
         }
     }
 

@@ -77,21 +77,6 @@ public struct HubCache: Sendable {
         }
     }
 
-    /// Marks the cache folder as a cache (https://bford.info/cachedir/), as huggingface_hub does,
-    /// so backup tools skip it. Best effort.
-    func tagAsCache() {
-        let path = "\(directory)/CACHEDIR.TAG"
-        guard !FileManager.default.fileExists(atPath: path) else { return }
-        let text = """
-            Signature: 8a477f597d28d172789f06886806bc55
-            # This file is a cache directory tag created by densecap (huggingface_hub's cache layout).
-            # For information about cache directory tags, see:
-            #\thttps://bford.info/cachedir/
-
-            """
-        try? Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-    }
-
     /// Writes `refs/<revision>` through a temporary file and a rename.
     func writeRef(repo: String, revision: String, commit: String) throws {
         let path = "\(repoDirectory(repo))/refs/\(revision)"

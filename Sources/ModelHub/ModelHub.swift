@@ -92,10 +92,8 @@ public struct ModelHub: Sendable {
         if !missing.isEmpty {
             events(.downloading(reference, commit: info.commit, files: missing.count, bytes: total))
         }
-        if !missing.isEmpty {
-            try cache.createDirectory(cache.repoDirectory(info.repo), repo: info.repo, file: nil)
-            cache.tagAsCache()
-        }
+        // No CACHEDIR.TAG: huggingface_hub 2.x writes one, but 0.x's scan_cache_dir reports it
+        // as a corrupted repo.
         let counter = ProgressCounter(total: total, events: events)
         try await withThrowingTaskGroup(of: Void.self) { group in
             var pending = missing[...]
