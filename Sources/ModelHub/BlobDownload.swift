@@ -25,7 +25,11 @@ struct BlobDownload {
 
         let fd = open(incomplete, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw HubCache.error(errno, repo: repo, file: file, doing: "cannot write \(incomplete)") }
-        defer { close(fd) }
+        defer {
+            close(fd)
+            // Nothing to resume from: leave no empty .incomplete behind (a failure, a cancellation).
+            if fileSize(incomplete) == 0 { unlink(incomplete) }
+        }
         var digest = BlobDigest(etag: metadata.etag, size: metadata.size)
         var offset = try resumeOffset(fd: fd, path: incomplete, digest: &digest)
         if offset > 0 {

@@ -194,6 +194,68 @@ public struct HubCache: Sendable {
         return cached.sizeOnDisk
     }
 
+    /// Free bytes on the file system that holds (or will hold) the cache.
+    func freeBytes() -> Int64? {
+        var path = directory
+        while !FileManager.default.fileExists(atPath: path), path != "/", !path.isEmpty {
+            path = (path as NSString).deletingLastPathComponent
+        }
+        var info = statvfs()
+        guard statvfs(path.isEmpty ? "." : path, &info) == 0 else { return nil }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
+
+    /// Deletes one revision: its snapshot, the refs that point at it and the blobs no other
+    /// snapshot uses (the whole repo when it was the last one).
+    /// - Returns: the bytes freed, or nil when the revision is not cached.
+    @discardableResult
+    public func remove(_ reference: ModelReference) throws -> Int64? {
+        guard let commit = commit(for: reference),
+            FileManager.default.fileExists(atPath: snapshotDirectory(repo: reference.repo, commit: commit)),
+            let cached = model(repo: reference.repo)
+        else { return nil }
+        if cached.revisions.count == 1 { return try remove(repo: reference.repo) }
+        let fm = FileManager.default
+        let folder = repoDirectory(reference.repo)
+        func delete(_ path: String) throws {
+            do {
+                try fm.removeItem(atPath: path)
+            } catch {
+                throw HubCache.error(HubCache.posixCode(error) ?? EIO, repo: reference.description, file: nil, doing: "cannot remove \(path)")
+            }
+        }
+        // Blobs the other snapshots still point to stay.
+        var kept = Set<String>()
+        for other in cached.revisions where other.commit != commit {
+            let enumerator = fm.enumerator(atPath: other.path)
+            while let relative = enumerator?.nextObject() as? String {
+                if let target = try? fm.destinationOfSymbolicLink(atPath: "\(other.path)/\(relative)") {
+                    kept.insert((target as NSString).lastPathComponent)
+                }
+            }
+        }
+        var freed: Int64 = 0
+        let snapshot = snapshotDirectory(repo: reference.repo, commit: commit)
+        let enumerator = fm.enumerator(atPath: snapshot)
+        var blobs = Set<String>()
+        while let relative = enumerator?.nextObject() as? String {
+            if let target = try? fm.destinationOfSymbolicLink(atPath: "\(snapshot)/\(relative)") {
+                blobs.insert((target as NSString).lastPathComponent)
+            }
+        }
+        for blob in blobs.subtracting(kept) {
+            let path = "\(folder)/blobs/\(blob)"
+            guard let size = fileSize(path) else { continue }
+            try delete(path)
+            freed += size
+        }
+        try delete(snapshot)
+        for revision in cached.revisions where revision.commit == commit {
+            for ref in revision.refs { try delete("\(folder)/refs/\(ref)") }
+        }
+        return freed
+    }
+
     // MARK: - Errors
 
     /// The POSIX code behind a Foundation error, if any.
@@ -221,7 +283,20 @@ public struct HubCache: Sendable {
     }
 }
 
-private func fileSize(_ path: String) -> Int64? {
+/// Decimal units, as the Hub shows sizes: 512 B, 1.50 kB, 12.3 MB, 4.21 GB.
+public func formatBytes(_ bytes: Int64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1000, unit < units.count - 1 {
+        value /= 1000
+        unit += 1
+    }
+    if unit == 0 { return "\(bytes) B" }
+    return String(format: value < 10 ? "%.2f" : "%.1f", value) + " " + units[unit]
+}
+
+func fileSize(_ path: String) -> Int64? {
     var info = stat()
     return stat(path, &info) == 0 ? Int64(info.st_size) : nil
 }

@@ -89,6 +89,12 @@ public struct ModelHub: Sendable {
         let missing = info.files.filter { !cache.hasFile(repo: info.repo, commit: info.commit, file: $0.path) }
         let sizes = missing.map(\.size)
         let total: Int64? = sizes.contains(nil) ? nil : sizes.reduce(0) { $0 + $1! }
+        // Fail before downloading anything rather than on the last gigabyte.
+        if let total, let free = cache.freeBytes(), free < total {
+            throw HubError(
+                .diskFull, repo: reference.description,
+                reason: "needs \(formatBytes(total)) but only \(formatBytes(free)) is free in \(cache.directory)")
+        }
         if !missing.isEmpty {
             events(.downloading(reference, commit: info.commit, files: missing.count, bytes: total))
         }

@@ -93,9 +93,10 @@ struct ModelsList: AsyncParsableCommand {
 struct ModelsRemove: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rm",
-        abstract: "Remove models from the cache (every revision, its files and its partial downloads).")
+        abstract: "Remove models from the cache.",
+        discussion: "ORG/NAME removes every revision, its files and its partial downloads; ORG/NAME@REVISION removes one snapshot, its refs and the files no other snapshot uses.")
 
-    @Argument(help: ArgumentHelp("Model ids, ORG/NAME.", valueName: "model-id"))
+    @Argument(help: ArgumentHelp("Model ids, ORG/NAME or ORG/NAME@REVISION.", valueName: "model-id"))
     var models: [String]
 
     func run() async throws {
@@ -103,13 +104,11 @@ struct ModelsRemove: AsyncParsableCommand {
         try await reportingErrors {
             for spec in models {
                 let reference = try ModelReference(parsing: spec)
-                guard reference.revision == ModelReference.defaultRevision, !spec.contains("@") else {
-                    throw CLIError(status: .usage, message: "\(spec): rm removes a whole model; give ORG/NAME without @REVISION")
+                let freed = spec.contains("@") ? try cache.remove(reference) : try cache.remove(repo: reference.repo)
+                guard let freed else {
+                    throw CLIError(status: .noInput, message: "\(spec): not in the cache (\(cache.directory))")
                 }
-                guard let freed = try cache.remove(repo: reference.repo) else {
-                    throw CLIError(status: .noInput, message: "\(reference.repo): not in the cache (\(cache.directory))")
-                }
-                Console.stdout("removed \(reference.repo) (\(formatBytes(freed)))\n")
+                Console.stdout("removed \(spec) (\(formatBytes(freed)) freed)\n")
             }
         }
     }
@@ -157,17 +156,4 @@ final class DownloadReporter: @unchecked Sendable {
     }
 
     func finish() { bar.finish() }
-}
-
-/// Decimal units, as the Hub shows sizes: 512 B, 1.5 kB, 12.3 MB, 4.21 GB.
-func formatBytes(_ bytes: Int64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"]
-    var value = Double(bytes)
-    var unit = 0
-    while value >= 1000, unit < units.count - 1 {
-        value /= 1000
-        unit += 1
-    }
-    if unit == 0 { return "\(bytes) B" }
-    return String(format: value < 10 ? "%.2f" : "%.1f", value) + " " + units[unit]
 }

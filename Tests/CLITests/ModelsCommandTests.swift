@@ -91,7 +91,7 @@ import Testing
         let (cache, _) = try makeCache("models-rm")
         defer { try? FileManager.default.removeItem(atPath: cache) }
         let env = environment(cache: cache)
-        #expect(try runProcess(densecapBinary, ["models", "rm", "test-org/tiny-qwen2@main"], environment: env).status == 64)
+        #expect(try runProcess(densecapBinary, ["models", "rm", "test-org/tiny-qwen2@v9"], environment: env).status == 66)
         let r = try runProcess(densecapBinary, ["models", "rm", "test-org/tiny-qwen2"], environment: env)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.hasPrefix("removed test-org/tiny-qwen2 ("))

@@ -400,7 +400,17 @@ func expectSnapshot(_ h: Harness, commit: String, files: [FixtureFile], ref: Str
             #expect(model.revisions.map(\.files) == [2, 4])
             #expect(model.revisions[1].sizeOnDisk == Int64(mainFiles.map(\.bytes.count).reduce(0, +)))
 
-            #expect(try h.cache.remove(repo: "tiny-org/tiny-model") == model.sizeOnDisk)
+            // One revision: its snapshot, ref and the blob only it used (the old config.json).
+            let oldConfig = oldFiles[0]
+            #expect(try h.cache.remove(ModelReference(parsing: "tiny-org/tiny-model@v0")) == Int64(oldConfig.bytes.count))
+            #expect(!FileManager.default.fileExists(atPath: "\(h.repoDirectory)/blobs/\(oldConfig.etag)"))
+            #expect(!FileManager.default.fileExists(atPath: "\(h.repoDirectory)/refs/v0"))
+            #expect(try h.cache.list().first?.revisions.map(\.commit) == [mainCommit])
+            try expectSnapshot(h, commit: mainCommit, files: mainFiles, ref: "main")
+            #expect(try h.cache.remove(ModelReference(parsing: "tiny-org/tiny-model@v0")) == nil)
+
+            let remaining = Int64(mainFiles.map(\.bytes.count).reduce(0, +))
+            #expect(try h.cache.remove(repo: "tiny-org/tiny-model") == remaining)
             #expect(!FileManager.default.fileExists(atPath: h.repoDirectory))
             #expect(!FileManager.default.fileExists(atPath: "\(h.cache.directory)/.locks/models--tiny-org--tiny-model"))
             #expect(try h.cache.list().isEmpty)
@@ -460,6 +470,11 @@ func expectSnapshot(_ h: Harness, commit: String, files: [FixtureFile], ref: Str
 
     @Test func folderNames() {
         #expect(HubCache.folderName(repo: "Efficient-Large-Model/NVILA-Lite-2B") == "models--Efficient-Large-Model--NVILA-Lite-2B")
+    }
+
+    @Test(arguments: [(0, "0 B"), (999, "999 B"), (1500, "1.50 kB"), (12_345_678, "12.3 MB"), (4_210_000_000, "4.21 GB")])
+    func sizes(bytes: Int64, text: String) {
+        #expect(formatBytes(bytes) == text)
     }
 
     @Test func headerParsing() {
