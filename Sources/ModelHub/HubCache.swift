@@ -46,7 +46,8 @@ public struct HubCache: Sendable {
     /// The snapshot folder of a cached revision, or nil when the revision is not cached.
     ///
     /// A pull writes `refs/<revision>` only after every file is in place, so a ref means a whole
-    /// snapshot; a commit hash counts when its snapshot folder holds at least one file.
+    /// snapshot; for a commit hash it is the snapshot folder with at least one file in it (which
+    /// `ModelHub.resolveModel` checks against the Hub's file list when online).
     public func snapshot(for reference: ModelReference) -> String? {
         guard let commit = commit(for: reference) else { return nil }
         let path = snapshotDirectory(repo: reference.repo, commit: commit)

@@ -54,8 +54,18 @@ public struct ModelHub: Sendable {
             throw HubError(.notFound, repo: spec, reason: "no such model directory, and not a model id (ORG/NAME[@REVISION])")
         }
         if let snapshot = cache.snapshot(for: reference) {
-            logger.debug("\(reference): cached at \(snapshot)")
-            return snapshot
+            // A ref is written only after a whole pull; a commit's snapshot has no such mark, so
+            // online it is checked against the file list (one request, no download when whole).
+            guard reference.isCommitHash, !configuration.offline else {
+                logger.debug("\(reference): cached at \(snapshot)")
+                return snapshot
+            }
+            do {
+                return try await pull(reference).snapshot
+            } catch let error as HubError where error.kind == .network {
+                logger.warning("\(error); using the cached snapshot \(snapshot)")
+                return snapshot
+            }
         }
         guard !configuration.offline else {
             throw HubError(

@@ -366,6 +366,23 @@ func expectSnapshot(_ h: Harness, commit: String, files: [FixtureFile], ref: Str
         }
     }
 
+    @Test func partialCommitSnapshotIsCompletedOnline() async throws {
+        try await withHarness { h in
+            let pinned = "tiny-org/tiny-model@\(mainCommit)"
+            h.server.state.faults { $0.dropAlways[weights.sha256] = 0 }
+            await #expect(throws: HubError.self) { try await h.hub().resolveModel(pinned) }
+            // Some files made it, the weights did not: online, the next use completes the snapshot.
+            #expect(h.cache.snapshot(for: try ModelReference(parsing: pinned)) != nil)
+            h.server.state.faults { $0.dropAlways = [:] }
+            let path = try await h.hub().resolveModel(pinned)
+            try expectSnapshot(h, commit: mainCommit, files: mainFiles, ref: nil)
+            // Whole now: one listing request and no downloads.
+            h.server.state.clearLog()
+            #expect(try await h.hub().resolveModel(pinned) == path)
+            #expect(h.server.state.log.count == 1 && downloads(h.server.state.log).isEmpty)
+        }
+    }
+
     @Test func offlineUsesTheCacheOrFailsInOneLine() async throws {
         try await withHarness { h in
             h.configuration.offline = true
