@@ -19,7 +19,8 @@ struct BlobDownload {
         let blob = cache.blobPath(repo: repo, etag: metadata.etag)
         let incomplete = blob + ".incomplete"
         try cache.createDirectory((blob as NSString).deletingLastPathComponent, repo: repo, file: file)
-        let lock = try await BlobLock.acquire(cache.lockPath(repo: repo, etag: metadata.etag), cache: cache, repo: repo, file: file, client: client)
+        let lock = try await BlobLock.acquire(
+            cache.lockPath(repo: repo, etag: metadata.etag), cache: cache, repo: repo, file: file, client: client)
         defer { lock.release() }
         if FileManager.default.fileExists(atPath: blob) { return }  // another process finished it
 
@@ -54,20 +55,32 @@ struct BlobDownload {
         }
         if offset > metadata.size {
             try restart(fd: fd, offset: &offset, digest: &digest, path: incomplete)
-            throw HubError(.corrupt, repo: repo, file: file, reason: "the server sent more than the \(metadata.size) bytes announced")
+            throw HubError(
+                .corrupt, repo: repo, file: file,
+                reason: "the server sent more than the \(metadata.size) bytes announced")
         }
         if let (expected, actual) = digest.mismatch() {
             try restart(fd: fd, offset: &offset, digest: &digest, path: incomplete)
-            throw HubError(.corrupt, repo: repo, file: file, reason: "\(digest.name) mismatch: expected \(expected), got \(actual); the download was discarded, pull again")
+            throw HubError(
+                .corrupt, repo: repo, file: file,
+                reason:
+                    "\(digest.name) mismatch: expected \(expected), got \(actual); the download was discarded, pull again"
+            )
         }
-        guard fsync(fd) == 0 else { throw HubCache.error(errno, repo: repo, file: file, doing: "cannot write \(incomplete)") }
-        if rename(incomplete, blob) != 0 { throw HubCache.error(errno, repo: repo, file: file, doing: "cannot move \(incomplete) into place") }
+        guard fsync(fd) == 0 else {
+            throw HubCache.error(errno, repo: repo, file: file, doing: "cannot write \(incomplete)")
+        }
+        if rename(incomplete, blob) != 0 {
+            throw HubCache.error(errno, repo: repo, file: file, doing: "cannot move \(incomplete) into place")
+        }
     }
 
     /// Bytes already in `.incomplete` (hashed again so the final check covers the whole file).
     private func resumeOffset(fd: Int32, path: String, digest: inout BlobDigest) throws -> Int64 {
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw HubCache.error(errno, repo: repo, file: file, doing: "cannot read \(path)") }
+        guard fstat(fd, &info) == 0 else {
+            throw HubCache.error(errno, repo: repo, file: file, doing: "cannot read \(path)")
+        }
         var size = Int64(info.st_size)
         if size > metadata.size {
             var zero: Int64 = 0
@@ -79,7 +92,9 @@ struct BlobDownload {
         var buffer = [UInt8](repeating: 0, count: chunk)
         var done: Int64 = 0
         while done < size {
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, min(chunk, Int(size - done)), off_t(done)) }
+            let n = buffer.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress, min(chunk, Int(size - done)), off_t(done))
+            }
             guard n > 0 else {
                 if n < 0 { throw HubCache.error(errno, repo: repo, file: file, doing: "cannot read \(path)") }
                 break
@@ -92,7 +107,9 @@ struct BlobDownload {
 
     /// Empties `.incomplete` for a download from byte 0.
     private func restart(fd: Int32, offset: inout Int64, digest: inout BlobDigest, path: String) throws {
-        guard ftruncate(fd, 0) == 0 else { throw HubCache.error(errno, repo: repo, file: file, doing: "cannot write \(path)") }
+        guard ftruncate(fd, 0) == 0 else {
+            throw HubCache.error(errno, repo: repo, file: file, doing: "cannot write \(path)")
+        }
         progress(-offset)
         offset = 0
         digest = BlobDigest(etag: metadata.etag, size: metadata.size)
@@ -112,7 +129,10 @@ struct BlobDownload {
             let start = response.headers.first(name: "Content-Range").flatMap(contentRangeStart)
             if start != offset {
                 try restart(fd: fd, offset: &offset, digest: &digest, path: path)
-                throw Retryable(HubError(.network, repo: repo, file: file, reason: "the server answered a range request with the wrong range"))
+                throw Retryable(
+                    HubError(
+                        .network, repo: repo, file: file,
+                        reason: "the server answered a range request with the wrong range"))
             }
         case 416 where offset >= metadata.size:
             return
@@ -134,7 +154,10 @@ struct BlobDownload {
             }
         }
         if offset < metadata.size {
-            throw Retryable(HubError(.network, repo: repo, file: file, reason: "the connection closed at byte \(offset) of \(metadata.size)"))
+            throw Retryable(
+                HubError(
+                    .network, repo: repo, file: file,
+                    reason: "the connection closed at byte \(offset) of \(metadata.size)"))
         }
     }
 
@@ -223,7 +246,9 @@ final class BlobLock {
 
     private init(fd: Int32) { self.fd = fd }
 
-    static func acquire(_ path: String, cache: HubCache, repo: String, file: String, client: HubClient) async throws -> BlobLock {
+    static func acquire(_ path: String, cache: HubCache, repo: String, file: String, client: HubClient) async throws
+        -> BlobLock
+    {
         try cache.createDirectory((path as NSString).deletingLastPathComponent, repo: repo, file: file)
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw HubCache.error(errno, repo: repo, file: file, doing: "cannot open \(path)") }

@@ -100,7 +100,8 @@ public struct HubCache: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
-            throw HubCache.error(HubCache.posixCode(error) ?? EIO, repo: repo, file: file, doing: "cannot create \(path)")
+            throw HubCache.error(
+                HubCache.posixCode(error) ?? EIO, repo: repo, file: file, doing: "cannot create \(path)")
         }
     }
 
@@ -114,7 +115,8 @@ public struct HubCache: Sendable {
         do {
             names = try fm.contentsOfDirectory(atPath: directory)
         } catch {
-            throw HubCache.error(HubCache.posixCode(error) ?? EIO, repo: directory, file: nil, doing: "cannot read the cache")
+            throw HubCache.error(
+                HubCache.posixCode(error) ?? EIO, repo: directory, file: nil, doing: "cannot read the cache")
         }
         return names.filter { $0.hasPrefix("models--") }.sorted().compactMap { name in
             // huggingface_hub's scan_cache_dir: "models--ORG--NAME" → "ORG/NAME".
@@ -133,7 +135,8 @@ public struct HubCache: Sendable {
     private func model(repo: String, folder: String) -> CachedModel {
         let fm = FileManager.default
         var blobSizes: [String: Int64] = [:]
-        for name in (try? fm.contentsOfDirectory(atPath: "\(folder)/blobs")) ?? [] where !name.hasSuffix(".incomplete") {
+        for name in (try? fm.contentsOfDirectory(atPath: "\(folder)/blobs")) ?? [] where !name.hasSuffix(".incomplete")
+        {
             blobSizes[name] = fileSize("\(folder)/blobs/\(name)") ?? 0
         }
         var refsByCommit: [String: [String]] = [:]
@@ -171,9 +174,13 @@ public struct HubCache: Sendable {
                 if blobs.insert(blob).inserted { size += blobSizes[blob] ?? 0 }
             }
             revisions.append(
-                CachedRevision(commit: commit, refs: (refsByCommit[commit] ?? []).sorted(), path: root, files: files, sizeOnDisk: size))
+                CachedRevision(
+                    commit: commit, refs: (refsByCommit[commit] ?? []).sorted(), path: root, files: files,
+                    sizeOnDisk: size))
         }
-        let incomplete = ((try? fm.contentsOfDirectory(atPath: "\(folder)/blobs")) ?? []).filter { $0.hasSuffix(".incomplete") }
+        let incomplete = ((try? fm.contentsOfDirectory(atPath: "\(folder)/blobs")) ?? []).filter {
+            $0.hasSuffix(".incomplete")
+        }
         return CachedModel(
             repo: repo, path: folder, sizeOnDisk: blobSizes.values.reduce(0, +), revisions: revisions,
             incompleteDownloads: incomplete.count)
@@ -189,7 +196,8 @@ public struct HubCache: Sendable {
             do {
                 try FileManager.default.removeItem(atPath: path)
             } catch {
-                throw HubCache.error(HubCache.posixCode(error) ?? EIO, repo: repo, file: nil, doing: "cannot remove \(path)")
+                throw HubCache.error(
+                    HubCache.posixCode(error) ?? EIO, repo: repo, file: nil, doing: "cannot remove \(path)")
             }
         }
         return cached.sizeOnDisk
@@ -222,7 +230,9 @@ public struct HubCache: Sendable {
             do {
                 try fm.removeItem(atPath: path)
             } catch {
-                throw HubCache.error(HubCache.posixCode(error) ?? EIO, repo: reference.description, file: nil, doing: "cannot remove \(path)")
+                throw HubCache.error(
+                    HubCache.posixCode(error) ?? EIO, repo: reference.description, file: nil,
+                    doing: "cannot remove \(path)")
             }
         }
         // Blobs the other snapshots still point to stay.
@@ -315,7 +325,8 @@ public struct CachedModel: Sendable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case repo, path, revisions
-        case sizeOnDisk = "size_on_disk", incompleteDownloads = "incomplete_downloads"
+        case sizeOnDisk = "size_on_disk"
+        case incompleteDownloads = "incomplete_downloads"
     }
 }
 

@@ -95,7 +95,8 @@ final class HubClient: Sendable {
 
     /// `GET {endpoint}/api/models/{repo}/revision/{revision}?blobs=true`: the commit and the files.
     func repoInfo(_ reference: ModelReference) async throws -> RepoInfo {
-        let url = "\(configuration.endpoint)/api/models/\(reference.repo)/revision/\(percentEncoded(reference.revision, keepingSlash: false))?blobs=true"
+        let url =
+            "\(configuration.endpoint)/api/models/\(reference.repo)/revision/\(percentEncoded(reference.revision, keepingSlash: false))?blobs=true"
         let body: ByteBuffer = try await retrying {
             var current = url
             var response = try await network(repo: reference.repo, file: nil, url: current) {
@@ -104,7 +105,8 @@ final class HubClient: Sendable {
             // A renamed repo answers with a redirect to its new name on the same host.
             for _ in 0..<5 where (300...399).contains(response.status.code) {
                 guard let location = response.headers.first(name: "Location"),
-                    let next = absoluteURL(location, relativeTo: current), hostAndPort(of: next) == hostAndPort(of: current)
+                    let next = absoluteURL(location, relativeTo: current),
+                    hostAndPort(of: next) == hostAndPort(of: current)
                 else { break }
                 current = next
                 response = try await network(repo: reference.repo, file: nil, url: current) {
@@ -131,7 +133,9 @@ final class HubClient: Sendable {
         guard let info = try? JSONDecoder().decode(Info.self, from: Data(body.readableBytesView)), let sha = info.sha,
             ModelReference.isCommitHash(sha)
         else {
-            throw HubError(.protocolError, repo: reference.repo, reason: "\(url) did not answer with the model API's JSON (no commit 'sha')")
+            throw HubError(
+                .protocolError, repo: reference.repo,
+                reason: "\(url) did not answer with the model API's JSON (no commit 'sha')")
         }
         let files = try (info.siblings ?? []).map { sibling in
             try validateRelativePath(sibling.rfilename, repo: reference.repo)
@@ -156,9 +160,12 @@ final class HubClient: Sendable {
                     try await send(.HEAD, url, headers: headers(token: true, extra: [("Accept-Encoding", "identity")]))
                 }
                 let isRedirect = (300...399).contains(response.status.code)
-                if isRedirect, let location = response.headers.first(name: "Location"), URLComponents(string: location)?.host == nil {
+                if isRedirect, let location = response.headers.first(name: "Location"),
+                    URLComponents(string: location)?.host == nil
+                {
                     // A renamed repo: same host, new path (the query is dropped, as huggingface_hub does).
-                    guard var components = URLComponents(string: url), let target = URLComponents(string: location) else { break }
+                    guard var components = URLComponents(string: url), let target = URLComponents(string: location)
+                    else { break }
                     components.percentEncodedPath = target.percentEncodedPath
                     components.percentEncodedQuery = nil
                     url = components.string ?? url
@@ -169,14 +176,19 @@ final class HubClient: Sendable {
                 }
                 let h = response.headers
                 guard let repoCommit = h.first(name: "X-Repo-Commit") else {
-                    throw HubError(.protocolError, repo: repo, file: file, reason: "\(url) has no X-Repo-Commit header; is HF_ENDPOINT a Hugging Face Hub?")
+                    throw HubError(
+                        .protocolError, repo: repo, file: file,
+                        reason: "\(url) has no X-Repo-Commit header; is HF_ENDPOINT a Hugging Face Hub?")
                 }
                 guard let etag = normalizedETag(h.first(name: "X-Linked-Etag") ?? h.first(name: "ETag")) else {
                     throw HubError(.protocolError, repo: repo, file: file, reason: "\(url) has no ETag")
                 }
-                guard let size = (h.first(name: "X-Linked-Size") ?? (isRedirect ? nil : h.first(name: "Content-Length"))).flatMap({ Int64($0) })
+                guard
+                    let size = (h.first(name: "X-Linked-Size") ?? (isRedirect ? nil : h.first(name: "Content-Length")))
+                        .flatMap({ Int64($0) })
                 else {
-                    throw HubError(.protocolError, repo: repo, file: file, reason: "\(url) has no X-Linked-Size or Content-Length")
+                    throw HubError(
+                        .protocolError, repo: repo, file: file, reason: "\(url) has no X-Linked-Size or Content-Length")
                 }
                 let location = h.first(name: "Location").flatMap { absoluteURL($0, relativeTo: url) } ?? url
                 return FileMetadata(
@@ -220,7 +232,9 @@ final class HubClient: Sendable {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            let failure = HubError(.network, repo: repo, file: file, reason: "cannot reach \(hostAndPort(of: url)): \(transportReason(error))")
+            let failure = HubError(
+                .network, repo: repo, file: file,
+                reason: "cannot reach \(hostAndPort(of: url)): \(transportReason(error))")
             // AsyncHTTPClient already retried connecting for the whole connect timeout.
             if isConnectFailure(error) { throw failure }
             throw Retryable(failure)
@@ -246,7 +260,9 @@ final class HubClient: Sendable {
     }
 
     /// The error for a non-success status; 429 and 5xx come back as `Retryable`.
-    func statusError(_ response: HTTPClientResponse, repo: String, file: String?, revision: String) async throws -> Error {
+    func statusError(_ response: HTTPClientResponse, repo: String, file: String?, revision: String) async throws
+        -> Error
+    {
         let code = response.status.code
         let errorCode = response.headers.first(name: "X-Error-Code")
         var message = response.headers.first(name: "X-Error-Message")
@@ -258,24 +274,37 @@ final class HubClient: Sendable {
         let detail = message.map { " (\(oneLine($0)))" } ?? ""
         switch code {
         case 401:
-            let hint = configuration.token == nil
+            let hint =
+                configuration.token == nil
                 ? "set HF_TOKEN (or run `hf auth login`) with a token that can read it"
                 : "the token (HF_TOKEN or the HF token file) cannot read it"
-            return HubError(.unauthorized, repo: repo, file: file, reason: "not found, or private or gated (401); \(hint)\(detail)")
+            return HubError(
+                .unauthorized, repo: repo, file: file, reason: "not found, or private or gated (401); \(hint)\(detail)")
         case 403:
-            let what = errorCode == "GatedRepo" ? "gated model: accept its conditions on the model's Hub page, then " : "access denied (403): "
-            return HubError(.unauthorized, repo: repo, file: file, reason: "\(what)set HF_TOKEN to a token with access\(detail)")
+            let what =
+                errorCode == "GatedRepo"
+                ? "gated model: accept its conditions on the model's Hub page, then " : "access denied (403): "
+            return HubError(
+                .unauthorized, repo: repo, file: file, reason: "\(what)set HF_TOKEN to a token with access\(detail)")
         case 404:
             switch errorCode {
-            case "RevisionNotFound": return HubError(.notFound, repo: repo, reason: "revision '\(revision)' not found (404)\(detail)")
-            case "EntryNotFound": return HubError(.notFound, repo: repo, file: file, reason: "file not found at \(revision) (404)\(detail)")
+            case "RevisionNotFound":
+                return HubError(.notFound, repo: repo, reason: "revision '\(revision)' not found (404)\(detail)")
+            case "EntryNotFound":
+                return HubError(
+                    .notFound, repo: repo, file: file, reason: "file not found at \(revision) (404)\(detail)")
             case "RepoNotFound": return HubError(.notFound, repo: repo, reason: "repository not found (404)\(detail)")
             default: return HubError(.notFound, repo: repo, file: file, reason: "not found (404)\(detail)")
             }
         case 408, 429, 500...599:
-            return Retryable(HubError(.network, repo: repo, file: file, reason: "the Hub answered \(code) \(response.status.reasonPhrase)\(detail)"))
+            return Retryable(
+                HubError(
+                    .network, repo: repo, file: file,
+                    reason: "the Hub answered \(code) \(response.status.reasonPhrase)\(detail)"))
         default:
-            return HubError(.protocolError, repo: repo, file: file, reason: "unexpected HTTP \(code) \(response.status.reasonPhrase)\(detail)")
+            return HubError(
+                .protocolError, repo: repo, file: file,
+                reason: "unexpected HTTP \(code) \(response.status.reasonPhrase)\(detail)")
         }
     }
 }
@@ -285,7 +314,9 @@ struct Retryable: Error {
     let error: HubError
     init(_ error: HubError) { self.error = error }
     func final(attempts: Int) -> HubError {
-        HubError(error.kind, repo: error.repo, file: error.file, reason: attempts > 1 ? "\(error.reason) (after \(attempts) tries)" : error.reason)
+        HubError(
+            error.kind, repo: error.repo, file: error.file,
+            reason: attempts > 1 ? "\(error.reason) (after \(attempts) tries)" : error.reason)
     }
 }
 

@@ -51,7 +51,8 @@ public struct ModelHub: Sendable {
         }
         let looksLikePath = spec.hasPrefix("/") || spec.hasPrefix(".") || spec.hasPrefix("~")
         guard !looksLikePath, let reference = try? ModelReference(parsing: spec) else {
-            throw HubError(.notFound, repo: spec, reason: "no such model directory, and not a model id (ORG/NAME[@REVISION])")
+            throw HubError(
+                .notFound, repo: spec, reason: "no such model directory, and not a model id (ORG/NAME[@REVISION])")
         }
         if let snapshot = cache.snapshot(for: reference) {
             // A ref is written only after a whole pull; a commit's snapshot has no such mark, so
@@ -70,7 +71,9 @@ public struct ModelHub: Sendable {
         guard !configuration.offline else {
             throw HubError(
                 .offline, repo: reference.description,
-                reason: "no such model directory, and not in the Hugging Face cache (\(cache.directory)); HF_HUB_OFFLINE is set, so it cannot be downloaded")
+                reason:
+                    "no such model directory, and not in the Hugging Face cache (\(cache.directory)); HF_HUB_OFFLINE is set, so it cannot be downloaded"
+            )
         }
         return try await pull(reference).snapshot
     }
@@ -81,7 +84,9 @@ public struct ModelHub: Sendable {
             if let snapshot = cache.snapshot(for: reference), let commit = cache.commit(for: reference) {
                 return PullResult(snapshot: snapshot, commit: commit, downloadedFiles: 0, downloadedBytes: 0)
             }
-            throw HubError(.offline, repo: reference.description, reason: "not in the Hugging Face cache (\(cache.directory)) and HF_HUB_OFFLINE is set")
+            throw HubError(
+                .offline, repo: reference.description,
+                reason: "not in the Hugging Face cache (\(cache.directory)) and HF_HUB_OFFLINE is set")
         }
         let client = HubClient(configuration: configuration, logger: logger)
         do {
@@ -129,14 +134,19 @@ public struct ModelHub: Sendable {
         }
         let snapshot = cache.snapshotDirectory(repo: info.repo, commit: info.commit)
         try cache.createDirectory(snapshot, repo: info.repo, file: nil)
-        return PullResult(snapshot: snapshot, commit: info.commit, downloadedFiles: missing.count, downloadedBytes: counter.received)
+        return PullResult(
+            snapshot: snapshot, commit: info.commit, downloadedFiles: missing.count, downloadedBytes: counter.received)
     }
 
     /// One file into `blobs/` and its link into `snapshots/<commit>/`.
-    private func fetch(_ file: String, repo: String, commit: String, client: HubClient, counter: ProgressCounter) async throws {
+    private func fetch(_ file: String, repo: String, commit: String, client: HubClient, counter: ProgressCounter)
+        async throws
+    {
         let metadata = try await client.metadata(repo: repo, commit: commit, file: file)
         guard metadata.commit == commit else {
-            throw HubError(.protocolError, repo: repo, file: file, reason: "the Hub served commit \(metadata.commit) for \(commit)")
+            throw HubError(
+                .protocolError, repo: repo, file: file, reason: "the Hub served commit \(metadata.commit) for \(commit)"
+            )
         }
         guard metadata.etag.range(of: "^[A-Za-z0-9._-]+$", options: .regularExpression) != nil else {
             throw HubError(.protocolError, repo: repo, file: file, reason: "unusable ETag '\(metadata.etag)'")

@@ -9,7 +9,9 @@ public struct ModelReference: Sendable, Hashable, CustomStringConvertible {
 
     public init(repo: String, revision: String = ModelReference.defaultRevision) throws {
         guard Self.isRepoID(repo) else {
-            throw HubError(.invalidReference, repo: repo, reason: "not a model id; expected ORG/NAME (letters, digits, '-', '_', '.')")
+            throw HubError(
+                .invalidReference, repo: repo,
+                reason: "not a model id; expected ORG/NAME (letters, digits, '-', '_', '.')")
         }
         guard !revision.isEmpty, !revision.hasPrefix("/"), !revision.split(separator: "/").contains(".."),
             !revision.contains("\0")
@@ -48,7 +50,8 @@ public struct ModelReference: Sendable, Hashable, CustomStringConvertible {
             guard let first = part.first, let last = part.last, first != "-", first != ".", last != "-", last != "."
             else { return false }
             return part.unicodeScalars.allSatisfy {
-                ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || "-_.".unicodeScalars.contains($0)
+                ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)))
+                    || "-_.".unicodeScalars.contains($0)
             }
         }
     }

@@ -20,7 +20,10 @@ struct ModelsPull: AsyncParsableCommand {
         commandName: "pull",
         abstract: "Download a model (only the files the cache lacks) and print its local directory.")
 
-    @Argument(help: ArgumentHelp("Model ids, ORG/NAME or ORG/NAME@REVISION (a branch, tag or commit; main by default).", valueName: "model-id"))
+    @Argument(
+        help: ArgumentHelp(
+            "Model ids, ORG/NAME or ORG/NAME@REVISION (a branch, tag or commit; main by default).",
+            valueName: "model-id"))
     var models: [String]
 
     @OptionGroup var global: GlobalOptions
@@ -69,12 +72,16 @@ struct ModelsList: AsyncParsableCommand {
             for model in models {
                 for revision in model.revisions {
                     rows.append([
-                        model.repo, revision.refs.isEmpty ? "-" : revision.refs.joined(separator: ","), String(revision.commit.prefix(12)),
+                        model.repo, revision.refs.isEmpty ? "-" : revision.refs.joined(separator: ","),
+                        String(revision.commit.prefix(12)),
                         "\(revision.files)", formatBytes(revision.sizeOnDisk), revision.path,
                     ])
                 }
                 if model.revisions.isEmpty || model.incompleteDownloads > 0 {
-                    rows.append([model.repo, "-", "-", "\(model.incompleteDownloads) partial", formatBytes(model.sizeOnDisk), model.path])
+                    rows.append([
+                        model.repo, "-", "-", "\(model.incompleteDownloads) partial", formatBytes(model.sizeOnDisk),
+                        model.path,
+                    ])
                 }
             }
             let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
@@ -85,7 +92,9 @@ struct ModelsList: AsyncParsableCommand {
             }
             let total = models.map(\.sizeOnDisk).reduce(0, +)
             Console.stdout(lines.joined(separator: "\n") + "\n")
-            Console.writeLine("densecap: \(models.count) model\(models.count == 1 ? "" : "s"), \(formatBytes(total)) in \(cache.directory)")
+            Console.writeLine(
+                "densecap: \(models.count) model\(models.count == 1 ? "" : "s"), \(formatBytes(total)) in \(cache.directory)"
+            )
         }
     }
 }
@@ -94,7 +103,9 @@ struct ModelsRemove: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rm",
         abstract: "Remove models from the cache.",
-        discussion: "ORG/NAME removes every revision, its files and its partial downloads; ORG/NAME@REVISION removes one snapshot, its refs and the files no other snapshot uses.")
+        discussion:
+            "ORG/NAME removes every revision, its files and its partial downloads; ORG/NAME@REVISION removes one snapshot, its refs and the files no other snapshot uses."
+    )
 
     @Argument(help: ArgumentHelp("Model ids, ORG/NAME or ORG/NAME@REVISION.", valueName: "model-id"))
     var models: [String]
@@ -145,11 +156,15 @@ final class DownloadReporter: @unchecked Sendable {
         case .downloading(let reference, let commit, let files, let bytes):
             guard notices else { return }
             let size = bytes.map { "\(formatBytes($0)) in " } ?? ""
-            Console.writeLine("densecap: downloading \(reference) (\(size)\(files) file\(files == 1 ? "" : "s"), commit \(commit.prefix(12))) into the Hugging Face cache")
+            Console.writeLine(
+                "densecap: downloading \(reference) (\(size)\(files) file\(files == 1 ? "" : "s"), commit \(commit.prefix(12))) into the Hugging Face cache"
+            )
         case .progress(let received, let total):
             guard let total, total > 0 else { return }
             let rate = Double(received) / max(Date().timeIntervalSince(start), 1e-3)
-            bar.update(Double(received) / Double(total), detail: "\(formatBytes(received))/\(formatBytes(total)) \(formatBytes(Int64(rate)))/s")
+            bar.update(
+                Double(received) / Double(total),
+                detail: "\(formatBytes(received))/\(formatBytes(total)) \(formatBytes(Int64(rate)))/s")
         case .fileCompleted:
             break
         }

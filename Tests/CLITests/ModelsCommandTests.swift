@@ -26,7 +26,8 @@ import Testing
         let source = engineFixtures + "/tiny-qwen2"
         for (i, file) in try fm.contentsOfDirectory(atPath: source).sorted().enumerated() {
             try fm.copyItem(atPath: "\(source)/\(file)", toPath: "\(repo)/blobs/blob\(i)")
-            try fm.createSymbolicLink(atPath: "\(repo)/snapshots/\(commit)/\(file)", withDestinationPath: "../../blobs/blob\(i)")
+            try fm.createSymbolicLink(
+                atPath: "\(repo)/snapshots/\(commit)/\(file)", withDestinationPath: "../../blobs/blob\(i)")
         }
         return (cache, "\(repo)/snapshots/\(commit)")
     }
@@ -39,7 +40,8 @@ import Testing
         #expect(table.status == 0)
         #expect(table.stdout.isEmpty)
         #expect(table.stderr == "densecap: no models in \(cache)\n")
-        let listing = try runProcess(densecapBinary, ["models", "list", "--json"], environment: environment(cache: cache))
+        let listing = try runProcess(
+            densecapBinary, ["models", "list", "--json"], environment: environment(cache: cache))
         #expect(listing.status == 0)
         let o = try json(listing.stdoutData)
         #expect(o["cache"] as? String == cache)
@@ -75,14 +77,17 @@ import Testing
     @Test func missingModelIdOfflineIsOneLine() throws {
         let cache = temporaryFolder("models-offline")
         defer { try? FileManager.default.removeItem(atPath: cache) }
-        for arguments in [["generate", "--model", "test-org/absent", "hi"], ["bench", "llm", "--model", "test-org/absent@v1"]] {
+        for arguments in [
+            ["generate", "--model", "test-org/absent", "hi"], ["bench", "llm", "--model", "test-org/absent@v1"],
+        ] {
             let r = try runProcess(densecapBinary, arguments, environment: environment(cache: cache))
             #expect(r.status == 66)
             #expect(r.stderr.hasPrefix("densecap: error: test-org/absent"))
             #expect(r.stderr.contains("HF_HUB_OFFLINE is set"))
             #expect(r.stderr.split(separator: "\n").count == 1)
         }
-        let pull = try runProcess(densecapBinary, ["models", "pull", "test-org/absent"], environment: environment(cache: cache))
+        let pull = try runProcess(
+            densecapBinary, ["models", "pull", "test-org/absent"], environment: environment(cache: cache))
         #expect(pull.status == 66)
         #expect(pull.stderr.split(separator: "\n").count == 1)
     }
@@ -91,7 +96,8 @@ import Testing
         let (cache, _) = try makeCache("models-rm")
         defer { try? FileManager.default.removeItem(atPath: cache) }
         let env = environment(cache: cache)
-        #expect(try runProcess(densecapBinary, ["models", "rm", "test-org/tiny-qwen2@v9"], environment: env).status == 66)
+        #expect(
+            try runProcess(densecapBinary, ["models", "rm", "test-org/tiny-qwen2@v9"], environment: env).status == 66)
         let r = try runProcess(densecapBinary, ["models", "rm", "test-org/tiny-qwen2"], environment: env)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.hasPrefix("removed test-org/tiny-qwen2 ("))

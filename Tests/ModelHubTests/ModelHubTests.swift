@@ -23,7 +23,8 @@ let weights = FixtureFile(path: "llm/model.safetensors", bytes: pseudoRandomByte
 let mainFiles = [
     FixtureFile(path: "config.json", bytes: Array("{\"model_type\": \"llava_llama\"}\n".utf8), lfs: false),
     FixtureFile(path: "README.md", bytes: Array("hello\n".utf8), lfs: false),
-    FixtureFile(path: "llm/config.json", bytes: Array("{\"model_type\": \"qwen2\", \"hidden_size\": 8}\n".utf8), lfs: false),
+    FixtureFile(
+        path: "llm/config.json", bytes: Array("{\"model_type\": \"qwen2\", \"hidden_size\": 8}\n".utf8), lfs: false),
     weights,
 ]
 let oldFiles = [
@@ -60,7 +61,6 @@ final class EventLog: Sendable {
     func append(_ e: HubEvent) { events.withLock { $0.append(e) } }
     var all: [HubEvent] { events.withLock { $0 } }
 }
-
 
 func withHarness(token: String? = "good-token", _ body: (Harness) async throws -> Void) async throws {
     let server = try await TestHub.start()
@@ -128,7 +128,9 @@ func expectSnapshot(_ h: Harness, commit: String, files: [FixtureFile], ref: Str
             try expectSnapshot(h, commit: mainCommit, files: mainFiles, ref: "main")
             let blobs = try FileManager.default.contentsOfDirectory(atPath: "\(h.repoDirectory)/blobs").sorted()
             #expect(blobs == mainFiles.map(\.etag).sorted())
-            #expect(FileManager.default.fileExists(atPath: "\(h.cache.directory)/.locks/models--tiny-org--tiny-model/\(weights.sha256).lock"))
+            #expect(
+                FileManager.default.fileExists(
+                    atPath: "\(h.cache.directory)/.locks/models--tiny-org--tiny-model/\(weights.sha256).lock"))
 
             // The token goes to the Hub, never to the LFS host the Hub redirects to.
             let log = h.server.state.log
@@ -169,10 +171,14 @@ func expectSnapshot(_ h: Harness, commit: String, files: [FixtureFile], ref: Str
             _ = try await hub.pull(ModelReference(parsing: "tiny-org/tiny-model@v0"))
             try expectSnapshot(h, commit: oldCommit, files: oldFiles, ref: "v0")
             // Only the new config.json is fetched; the weights blob is already there.
-            #expect(downloads(h.server.state.log).map(\.path) == ["/tiny-org/tiny-model/resolve/\(oldCommit)/config.json"])
+            #expect(
+                downloads(h.server.state.log).map(\.path) == ["/tiny-org/tiny-model/resolve/\(oldCommit)/config.json"])
             // A commit hash is immutable: no ref is written for it.
             _ = try await hub.pull(ModelReference(parsing: "tiny-org/tiny-model@\(oldCommit)"))
-            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(h.repoDirectory)/refs").sorted() == ["main", "v0"])
+            #expect(
+                try FileManager.default.contentsOfDirectory(atPath: "\(h.repoDirectory)/refs").sorted() == [
+                    "main", "v0",
+                ])
         }
     }
 
@@ -224,7 +230,8 @@ func expectSnapshot(_ h: Harness, commit: String, files: [FixtureFile], ref: Str
         try await withHarness { h in
             let blobs = "\(h.repoDirectory)/blobs"
             try FileManager.default.createDirectory(atPath: blobs, withIntermediateDirectories: true)
-            try Data(repeating: 0xAB, count: 1000).write(to: URL(fileURLWithPath: "\(blobs)/\(weights.sha256).incomplete"))
+            try Data(repeating: 0xAB, count: 1000).write(
+                to: URL(fileURLWithPath: "\(blobs)/\(weights.sha256).incomplete"))
             let error = await #expect(throws: HubError.self) {
                 try await h.hub().pull(ModelReference(parsing: "tiny-org/tiny-model"))
             }
@@ -265,8 +272,10 @@ func expectSnapshot(_ h: Harness, commit: String, files: [FixtureFile], ref: Str
     {
         var caught: HubError?
         try await withHarness(token: token) { h in
-            h.server.state.addRepo("private-org/secret", FixtureRepo(revisions: ["main": (mainCommit, mainFiles)], access: .private))
-            h.server.state.addRepo("gated-org/gated", FixtureRepo(revisions: ["main": (mainCommit, mainFiles)], access: .gated))
+            h.server.state.addRepo(
+                "private-org/secret", FixtureRepo(revisions: ["main": (mainCommit, mainFiles)], access: .private))
+            h.server.state.addRepo(
+                "gated-org/gated", FixtureRepo(revisions: ["main": (mainCommit, mainFiles)], access: .gated))
             setUp(h.server.state)
             do {
                 _ = try await h.hub().pull(ModelReference(parsing: spec))
@@ -298,7 +307,9 @@ func expectSnapshot(_ h: Harness, commit: String, files: [FixtureFile], ref: Str
         #expect(try await pullError("nobody/nothing")?.kind == .notFound)
         let revision = try await pullError("tiny-org/tiny-model@no-such-branch")
         #expect(revision?.kind == .notFound)
-        #expect(revision?.description == "tiny-org/tiny-model: revision 'no-such-branch' not found (404) (Invalid rev id: no-such-branch)")
+        #expect(
+            revision?.description
+                == "tiny-org/tiny-model: revision 'no-such-branch' not found (404) (Invalid rev id: no-such-branch)")
     }
 
     @Test func persistentServerErrorGivesUpAfterRetries() async throws {
@@ -316,9 +327,12 @@ func expectSnapshot(_ h: Harness, commit: String, files: [FixtureFile], ref: Str
         defer { try? FileManager.default.removeItem(atPath: root) }
         let hub = ModelHub(
             configuration: HubConfiguration(
-                endpoint: endpoint, cacheDirectory: root, attempts: 2, retryDelay: .milliseconds(5), connectTimeout: .milliseconds(300)),
+                endpoint: endpoint, cacheDirectory: root, attempts: 2, retryDelay: .milliseconds(5),
+                connectTimeout: .milliseconds(300)),
             logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        let error = await #expect(throws: HubError.self) { try await hub.pull(ModelReference(parsing: "tiny-org/tiny-model")) }
+        let error = await #expect(throws: HubError.self) {
+            try await hub.pull(ModelReference(parsing: "tiny-org/tiny-model"))
+        }
         #expect(error?.kind == .network)
         #expect(error?.description.contains("cannot reach 127.0.0.1") == true)
     }
@@ -328,13 +342,18 @@ func expectSnapshot(_ h: Harness, commit: String, files: [FixtureFile], ref: Str
             // A file where the cache folder should be: every write fails.
             try Data("x".utf8).write(to: URL(fileURLWithPath: h.root + "/blocked"))
             h.configuration.cacheDirectory = h.root + "/blocked/hub"
-            let error = await #expect(throws: HubError.self) { try await h.hub().pull(ModelReference(parsing: "tiny-org/tiny-model")) }
+            let error = await #expect(throws: HubError.self) {
+                try await h.hub().pull(ModelReference(parsing: "tiny-org/tiny-model"))
+            }
             #expect(error?.kind == .io)
             #expect(error?.description.contains("\n") == false)
         }
     }
 
-    @Test(arguments: [(ENOSPC, HubError.Kind.diskFull), (EDQUOT, .diskFull), (EACCES, .permissionDenied), (EROFS, .permissionDenied), (EIO, .io)])
+    @Test(arguments: [
+        (ENOSPC, HubError.Kind.diskFull), (EDQUOT, .diskFull), (EACCES, .permissionDenied), (EROFS, .permissionDenied),
+        (EIO, .io),
+    ])
     func errnoKinds(code: Int32, kind: HubError.Kind) {
         let error = HubCache.error(code, repo: "a/b", file: "c", doing: "cannot write x")
         #expect(error.kind == kind)
@@ -419,7 +438,8 @@ func expectSnapshot(_ h: Harness, commit: String, files: [FixtureFile], ref: Str
 
             // One revision: its snapshot, ref and the blob only it used (the old config.json).
             let oldConfig = oldFiles[0]
-            #expect(try h.cache.remove(ModelReference(parsing: "tiny-org/tiny-model@v0")) == Int64(oldConfig.bytes.count))
+            #expect(
+                try h.cache.remove(ModelReference(parsing: "tiny-org/tiny-model@v0")) == Int64(oldConfig.bytes.count))
             #expect(!FileManager.default.fileExists(atPath: "\(h.repoDirectory)/blobs/\(oldConfig.etag)"))
             #expect(!FileManager.default.fileExists(atPath: "\(h.repoDirectory)/refs/v0"))
             #expect(try h.cache.list().first?.revisions.map(\.commit) == [mainCommit])
@@ -445,14 +465,21 @@ func expectSnapshot(_ h: Harness, commit: String, files: [FixtureFile], ref: Str
         #expect(c.cacheDirectory == "/home/u/.cache/huggingface/hub")
         #expect(c.token == nil)
         #expect(!c.offline)
-        #expect(HubConfiguration.fromEnvironment(["HOME": "/h", "XDG_CACHE_HOME": "/x"]).cacheDirectory == "/x/huggingface/hub")
+        #expect(
+            HubConfiguration.fromEnvironment(["HOME": "/h", "XDG_CACHE_HOME": "/x"]).cacheDirectory
+                == "/x/huggingface/hub")
         #expect(HubConfiguration.fromEnvironment(["HOME": "/h", "HF_HOME": "/hf"]).cacheDirectory == "/hf/hub")
-        #expect(HubConfiguration.fromEnvironment(["HOME": "/h", "HF_HOME": "/hf", "HF_HUB_CACHE": "/c"]).cacheDirectory == "/c")
+        #expect(
+            HubConfiguration.fromEnvironment(["HOME": "/h", "HF_HOME": "/hf", "HF_HUB_CACHE": "/c"]).cacheDirectory
+                == "/c")
         #expect(HubConfiguration.fromEnvironment(["HOME": "/h", "HF_HUB_CACHE": "~/c"]).cacheDirectory == "/h/c")
-        #expect(HubConfiguration.fromEnvironment(["HF_ENDPOINT": "http://127.0.0.1:9/"]).endpoint == "http://127.0.0.1:9")
+        #expect(
+            HubConfiguration.fromEnvironment(["HF_ENDPOINT": "http://127.0.0.1:9/"]).endpoint == "http://127.0.0.1:9")
     }
 
-    @Test(arguments: [("1", true), ("true", true), ("YES", true), ("on", true), ("0", false), ("", false), ("no", false)])
+    @Test(arguments: [
+        ("1", true), ("true", true), ("YES", true), ("on", true), ("0", false), ("", false), ("no", false),
+    ])
     func offlineValues(value: String, offline: Bool) {
         #expect(HubConfiguration.fromEnvironment(["HOME": "/h", "HF_HUB_OFFLINE": value]).offline == offline)
     }
@@ -464,7 +491,8 @@ func expectSnapshot(_ h: Harness, commit: String, files: [FixtureFile], ref: Str
         try "hf_file_token\n".write(toFile: "\(home)/token", atomically: true, encoding: .utf8)
         try "hf_other\n".write(toFile: "\(home)/other", atomically: true, encoding: .utf8)
         #expect(HubConfiguration.fromEnvironment(["HF_HOME": home]).token == "hf_file_token")
-        #expect(HubConfiguration.fromEnvironment(["HF_HOME": home, "HF_TOKEN_PATH": "\(home)/other"]).token == "hf_other")
+        #expect(
+            HubConfiguration.fromEnvironment(["HF_HOME": home, "HF_TOKEN_PATH": "\(home)/other"]).token == "hf_other")
         #expect(HubConfiguration.fromEnvironment(["HF_HOME": home, "HF_TOKEN": "hf_env"]).token == "hf_env")
         #expect(HubConfiguration.fromEnvironment(["HF_HOME": home + "/none"]).token == nil)
     }
@@ -480,16 +508,22 @@ func expectSnapshot(_ h: Harness, commit: String, files: [FixtureFile], ref: Str
         #expect(r.repo == repo && r.revision == revision)
     }
 
-    @Test(arguments: ["name", "a/b/c", "/abs/path", "org/", "org/-x", "org/a--b", "org/a..b", "org/name@", "org/name@../x", "o rg/n"])
+    @Test(arguments: [
+        "name", "a/b/c", "/abs/path", "org/", "org/-x", "org/a--b", "org/a..b", "org/name@", "org/name@../x", "o rg/n",
+    ])
     func badReferencesAreRejected(spec: String) {
         #expect(throws: HubError.self) { try ModelReference(parsing: spec) }
     }
 
     @Test func folderNames() {
-        #expect(HubCache.folderName(repo: "Efficient-Large-Model/NVILA-Lite-2B") == "models--Efficient-Large-Model--NVILA-Lite-2B")
+        #expect(
+            HubCache.folderName(repo: "Efficient-Large-Model/NVILA-Lite-2B")
+                == "models--Efficient-Large-Model--NVILA-Lite-2B")
     }
 
-    @Test(arguments: [(0, "0 B"), (999, "999 B"), (1500, "1.50 kB"), (12_345_678, "12.3 MB"), (4_210_000_000, "4.21 GB")])
+    @Test(arguments: [
+        (0, "0 B"), (999, "999 B"), (1500, "1.50 kB"), (12_345_678, "12.3 MB"), (4_210_000_000, "4.21 GB"),
+    ])
     func sizes(bytes: Int64, text: String) {
         #expect(formatBytes(bytes) == text)
     }

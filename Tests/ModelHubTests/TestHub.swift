@@ -90,7 +90,8 @@ final class HubState: Sendable {
             let parts = path.split(separator: "/").map { $0.removingPercentEncoding ?? String($0) }
             if server == "cdn" { return Self.cdn(&s, parts: parts, head: head) }
             if parts.count >= 6, parts[0] == "api", parts[1] == "models", parts[4] == "revision" {
-                return Self.api(&s, repo: "\(parts[2])/\(parts[3])", revision: parts[5...].joined(separator: "/"), auth: auth)
+                return Self.api(
+                    &s, repo: "\(parts[2])/\(parts[3])", revision: parts[5...].joined(separator: "/"), auth: auth)
             }
             if parts.count >= 5, parts[2] == "resolve" {
                 return Self.resolve(
@@ -103,7 +104,8 @@ final class HubState: Sendable {
 
     private static func error(_ status: HTTPResponseStatus, code: String, _ message: String) -> Reply {
         Reply(
-            status: status, headers: [("X-Error-Code", code), ("X-Error-Message", message), ("Content-Type", "application/json")],
+            status: status,
+            headers: [("X-Error-Code", code), ("X-Error-Message", message), ("Content-Type", "application/json")],
             body: Array("{\"error\":\"\(message)\"}".utf8))
     }
 
@@ -124,14 +126,20 @@ final class HubState: Sendable {
         }
         guard let repo = s.repos[name] else { return error(.notFound, code: "RepoNotFound", "Repository not found") }
         if let denied = access(repo, auth: auth) { return denied }
-        guard let rev = Self.revision(repo, revision) else { return error(.notFound, code: "RevisionNotFound", "Invalid rev id: \(revision)") }
+        guard let rev = Self.revision(repo, revision) else {
+            return error(.notFound, code: "RevisionNotFound", "Invalid rev id: \(revision)")
+        }
         let siblings = rev.files.map { f -> [String: Any] in
             var entry: [String: Any] = ["rfilename": f.path, "size": f.bytes.count, "blobId": f.gitBlobID]
             if f.lfs { entry["lfs"] = ["size": f.bytes.count, "sha256": f.sha256, "pointerSize": 134] }
             return entry
         }
-        let json: [String: Any] = ["id": name, "modelId": name, "sha": rev.commit, "private": repo.access == .private, "siblings": siblings]
-        return Reply(status: .ok, headers: [("Content-Type", "application/json")], body: Array(try! JSONSerialization.data(withJSONObject: json)))
+        let json: [String: Any] = [
+            "id": name, "modelId": name, "sha": rev.commit, "private": repo.access == .private, "siblings": siblings,
+        ]
+        return Reply(
+            status: .ok, headers: [("Content-Type", "application/json")],
+            body: Array(try! JSONSerialization.data(withJSONObject: json)))
     }
 
     private static func revision(_ repo: FixtureRepo, _ revision: String) -> (commit: String, files: [FixtureFile])? {
@@ -147,7 +155,9 @@ final class HubState: Sendable {
         }
         guard let repo = s.repos[name] else { return error(.notFound, code: "RepoNotFound", "Repository not found") }
         if let denied = access(repo, auth: auth) { return denied }
-        guard let rev = Self.revision(repo, revision) else { return error(.notFound, code: "RevisionNotFound", "Invalid rev id") }
+        guard let rev = Self.revision(repo, revision) else {
+            return error(.notFound, code: "RevisionNotFound", "Invalid rev id")
+        }
         guard let f = rev.files.first(where: { $0.path == file }) else {
             var reply = error(.notFound, code: "EntryNotFound", "Entry not found")
             reply.headers.append(("X-Repo-Commit", rev.commit))
@@ -159,7 +169,8 @@ final class HubState: Sendable {
                 status: .found,
                 headers: [
                     ("Location", "http://127.0.0.1:\(s.cdnPort)/blobs/\(f.sha256)?X-Amz-Signature=abc"),
-                    ("X-Repo-Commit", rev.commit), ("X-Linked-Etag", "\"\(f.sha256)\""), ("X-Linked-Size", "\(f.bytes.count)"),
+                    ("X-Repo-Commit", rev.commit), ("X-Linked-Etag", "\"\(f.sha256)\""),
+                    ("X-Linked-Size", "\(f.bytes.count)"),
                     ("ETag", "W/\"\(f.gitBlobID)\""), ("Content-Length", "0"),
                 ])
         }
@@ -168,7 +179,9 @@ final class HubState: Sendable {
 
     private static func cdn(_ s: inout State, parts: [String], head: HTTPRequestHead) -> Reply {
         guard parts.count == 2, parts[0] == "blobs",
-            let f = s.repos.values.flatMap({ $0.revisions.values.flatMap { $0.files } }).first(where: { $0.lfs && $0.sha256 == parts[1] })
+            let f = s.repos.values.flatMap({ $0.revisions.values.flatMap { $0.files } }).first(where: {
+                $0.lfs && $0.sha256 == parts[1]
+            })
         else { return Reply(status: .notFound) }
         var reply = ranged(f.bytes, head: head, headers: [("ETag", "\"\(f.sha256)\"")])
         if head.method == .GET {
@@ -186,7 +199,8 @@ final class HubState: Sendable {
         }
         let bounds = range.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false)
         let start = Int(bounds.first ?? "") ?? 0
-        let end = bounds.count > 1 ? Int(bounds[1]).map { min($0, bytes.count - 1) } ?? (bytes.count - 1) : bytes.count - 1
+        let end =
+            bounds.count > 1 ? Int(bounds[1]).map { min($0, bytes.count - 1) } ?? (bytes.count - 1) : bytes.count - 1
         guard start < bytes.count, start <= end else {
             return Reply(status: .rangeNotSatisfiable, headers: headers + [("Content-Range", "bytes */\(bytes.count)")])
         }
@@ -219,10 +233,14 @@ private final class HubHandler: ChannelInboundHandler {
             self.head = nil
             let reply = state.respond(server: server, head: head)
             var headers = HTTPHeaders(reply.headers)
-            if !headers.contains(name: "Content-Length") { headers.add(name: "Content-Length", value: "\(reply.body.count)") }
+            if !headers.contains(name: "Content-Length") {
+                headers.add(name: "Content-Length", value: "\(reply.body.count)")
+            }
             let keepAlive = head.isKeepAlive && reply.dropAfter == nil
             if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: reply.status, headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: reply.status, headers: headers))),
+                promise: nil)
             let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
             if head.method != .HEAD, !reply.body.isEmpty {
                 let count = min(reply.body.count, reply.dropAfter ?? reply.body.count)
