@@ -11,11 +11,11 @@ struct BlobDownload {
     let cache: HubCache
     let repo: String
     let file: String
-    let metadata: FileMetadata
+    private(set) var metadata: FileMetadata
     /// Called with the count of new bytes as they arrive (negative when a restart drops bytes).
     let progress: @Sendable (Int64) -> Void
 
-    func run() async throws {
+    mutating func run() async throws {
         let blob = cache.blobPath(repo: repo, etag: metadata.etag)
         let incomplete = blob + ".incomplete"
         try cache.createDirectory((blob as NSString).deletingLastPathComponent, repo: repo, file: file)
@@ -39,10 +39,19 @@ struct BlobDownload {
         }
 
         var failuresWithoutProgress = 0
+        var refreshed = false
         while offset < metadata.size {
             let before = offset
             do {
                 try await fetch(fd: fd, offset: &offset, digest: &digest, path: incomplete)
+            } catch let error as HubError where error.kind == .unauthorized && !metadata.sendsToken && !refreshed {
+                // The storage host's signed URL expired (a long download, or a resume much later):
+                // ask the Hub for a fresh one, once.
+                let fresh = try await client.metadata(repo: repo, commit: metadata.commit, file: file)
+                guard fresh.etag == metadata.etag, fresh.size == metadata.size else { throw error }
+                client.logger.debug("\(repo)/\(file): \(error.reason); retrying with a new download URL")
+                metadata = fresh
+                refreshed = true
             } catch let error as Retryable {
                 failuresWithoutProgress = offset > before ? 1 : failuresWithoutProgress + 1
                 guard failuresWithoutProgress < client.configuration.attempts else {

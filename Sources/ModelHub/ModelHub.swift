@@ -152,10 +152,10 @@ public struct ModelHub: Sendable {
             throw HubError(.protocolError, repo: repo, file: file, reason: "unusable ETag '\(metadata.etag)'")
         }
         if !FileManager.default.fileExists(atPath: cache.blobPath(repo: repo, etag: metadata.etag)) {
-            try await BlobDownload(
+            var download = BlobDownload(
                 client: client, cache: cache, repo: repo, file: file, metadata: metadata,
-                progress: { counter.add($0) }
-            ).run()
+                progress: { counter.add($0) })
+            try await download.run()
         } else {
             counter.add(metadata.size)
         }

@@ -195,6 +195,16 @@ func expectSnapshot(_ h: Harness, commit: String, files: [FixtureFile], ref: Str
         }
     }
 
+    @Test func expiredStorageURLIsRenewedOnce() async throws {
+        try await withHarness { h in
+            h.server.state.faults { $0.expireOnce = [weights.sha256] }
+            _ = try await h.hub().pull(ModelReference(parsing: "tiny-org/tiny-model"))
+            try expectSnapshot(h, commit: mainCommit, files: mainFiles, ref: "main")
+            let heads = h.server.state.log.filter { $0.method == "HEAD" && $0.path.hasSuffix("/llm/model.safetensors") }
+            #expect(heads.count == 2)
+        }
+    }
+
     @Test func interruptedDownloadResumesFromIncompleteFile() async throws {
         try await withHarness { h in
             let blobs = "\(h.repoDirectory)/blobs"

@@ -51,6 +51,8 @@ final class HubState: Sendable {
         var dropOnce: [String: Int] = [:]
         /// Drop every GET of this CDN blob after this many bytes.
         var dropAlways: [String: Int] = [:]
+        /// Answer the next GET of these CDN blobs with 403, as storage does once a signed URL expired.
+        var expireOnce: Set<String> = []
         /// Answer the next N requests to the model API with 500.
         var apiFailures = 0
     }
@@ -184,6 +186,9 @@ final class HubState: Sendable {
             })
         else { return Reply(status: .notFound) }
         var reply = ranged(f.bytes, head: head, headers: [("ETag", "\"\(f.sha256)\"")])
+        if head.method == .GET, s.faults.expireOnce.remove(f.sha256) != nil {
+            return Reply(status: .forbidden, body: Array("<Error><Code>AccessDenied</Code></Error>".utf8))
+        }
         if head.method == .GET {
             if let n = s.faults.dropOnce.removeValue(forKey: f.sha256) { reply.dropAfter = n }
             if let n = s.faults.dropAlways[f.sha256] { reply.dropAfter = n }
