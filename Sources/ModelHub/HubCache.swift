@@ -74,7 +74,10 @@ public struct HubCache: Sendable {
         let target = String(repeating: "../", count: depth) + "blobs/\(etag)"
         unlink(pointer)
         if symlink(target, pointer) != 0 {
-            throw HubCache.error(errno, repo: repo, file: file, doing: "cannot link \(pointer)")
+            let code = errno
+            // Another process linked the same blob between the unlink and here: nothing to do.
+            if code == EEXIST, (try? FileManager.default.destinationOfSymbolicLink(atPath: pointer)) == target { return }
+            throw HubCache.error(code, repo: repo, file: file, doing: "cannot link \(pointer)")
         }
     }
 
