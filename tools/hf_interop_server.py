@@ -9,7 +9,7 @@ Serves the files of local folders as model repos, speaking what huggingface_hub 
                                                            /lfs/{sha256} with
                                                            X-Linked-Etag, X-Linked-Size
   GET  /lfs/{sha256}                                    -> the bytes, with Range support
-Every request is appended to --log as "METHOD PATH".
+Every request is appended to --log as "METHOD PATH RANGE".
 
 usage: hf_interop_server.py --port-file F --log L REPO_ID=FOLDER [...]
 """
@@ -85,7 +85,7 @@ def main():
         def do_GET(self):
             with lock:
                 with open(args.log, "a") as log:
-                    log.write("%s %s\n" % (self.command, self.path))
+                    log.write("%s %s %s\n" % (self.command, self.path, self.headers.get("Range", "")))
             url = urllib.parse.urlsplit(self.path)
             parts = [urllib.parse.unquote(p) for p in url.path.split("/") if p]
             if parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] in ("revision", "tree"):
