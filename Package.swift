@@ -72,19 +72,22 @@ let package = Package(
             name: "FrameSamplerTests", dependencies: ["FrameSampler", "VideoIO", "DenseCore", "TestClips"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "DenseCore"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips"]),
-        // A Hub server on loopback inside the test process (SwiftNIO's HTTP/1 server directly, so a
-        // test can drop a connection mid-body).
-        .testTarget(
-            name: "ModelHubTests",
+        .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips", "TestHubServer"]),
+        // A Hub on loopback inside the test process (SwiftNIO's HTTP/1 server directly, so a test
+        // can drop a connection mid-body); shared by ModelHubTests and CLITests.
+        .target(
+            name: "TestHubServer",
             dependencies: [
-                "ModelHub",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            ],
+            path: "Tests/TestHubServer"
+        ),
+        .testTarget(
+            name: "ModelHubTests",
+            dependencies: ["ModelHub", "TestHubServer", .product(name: "Logging", package: "swift-log")]
         ),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import TestClips
+import TestHubServer
 import Testing
 
 /// `densecap models` and `--model ORG/NAME` against a Hugging Face cache folder made here, in
@@ -105,5 +106,83 @@ import Testing
         let again = try runProcess(densecapBinary, ["models", "rm", "test-org/tiny-qwen2"], environment: env)
         #expect(again.status == 66)
         #expect(try runProcess(densecapBinary, ["models", "pull", "not-an-id"], environment: env).status == 64)
+    }
+}
+
+/// `densecap` against a Hub on loopback (Tests/TestHubServer) serving the tiny engine checkpoint.
+@Suite struct ModelsDownloadTests {
+    static func tinyQwen2() throws -> [FixtureFile] {
+        let source = engineFixtures + "/tiny-qwen2"
+        return try FileManager.default.contentsOfDirectory(atPath: source).sorted().map { name in
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: "\(source)/\(name)")))
+            return FixtureFile(path: name, bytes: bytes, lfs: name.hasSuffix(".safetensors"))
+        }
+    }
+
+    func withHub(_ name: String, _ body: (TestHub, [String: String]) throws -> Void) async throws {
+        let hub = try await TestHub.start()
+        let files = try Self.tinyQwen2()
+        let commit = "89abcdef0123456789abcdef0123456789abcdef"
+        hub.state.addRepo("test-org/tiny-qwen2", FixtureRepo(revisions: ["main": (commit, files)]))
+        hub.state.addRepo("private-org/secret", FixtureRepo(revisions: ["main": (commit, files)], access: .private))
+        let cache = temporaryFolder(name)
+        var env = ProcessInfo.processInfo.environment
+        env["HF_ENDPOINT"] = hub.endpoint
+        env["HF_HUB_CACHE"] = cache
+        env["HF_TOKEN_PATH"] = cache + "/no-token"
+        env["HF_TOKEN"] = nil
+        env["HF_HUB_OFFLINE"] = nil
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        do {
+            try body(hub, env)
+        } catch {
+            await hub.stop()
+            throw error
+        }
+        await hub.stop()
+    }
+
+    @Test func modelIdIsPulledOnFirstUseAfterANotice() async throws {
+        try await withHub("models-first-use") { hub, env in
+            let args = ["generate", "--model", "test-org/tiny-qwen2", "hi", "--max-new-tokens", "2"]
+            let first = try runProcess(densecapBinary, args, environment: env)
+            #expect(first.status == 0, "\(first.stderr)")
+            let notices = first.stderr.split(separator: "\n").filter { $0.hasPrefix("densecap: downloading") }
+            #expect(notices.count == 1)
+            #expect(
+                notices.first?.hasPrefix(
+                    "densecap: downloading test-org/tiny-qwen2 (219.2 kB in 6 files, commit 89abcdef0123)") == true)
+
+            hub.state.clearLog()
+            let second = try runProcess(densecapBinary, args, environment: env)
+            #expect(second.status == 0)
+            #expect(!second.stderr.contains("downloading"))
+            #expect(hub.state.log.isEmpty)
+
+            let pull = try runProcess(
+                densecapBinary, ["models", "pull", "-q", "test-org/tiny-qwen2"], environment: env)
+            #expect(pull.status == 0)
+            #expect(
+                pull.stdout == env["HF_HUB_CACHE"]!
+                    + "/models--test-org--tiny-qwen2/snapshots/89abcdef0123456789abcdef0123456789abcdef\n")
+            #expect(hub.state.log.allSatisfy { $0.method != "GET" || $0.path.hasPrefix("/api/") })
+        }
+    }
+
+    @Test func hubErrorsMapToExitCodes() async throws {
+        try await withHub("models-errors") { _, env in
+            let denied = try runProcess(densecapBinary, ["models", "pull", "private-org/secret"], environment: env)
+            #expect(denied.status == 77)
+            #expect(
+                denied.stderr.hasPrefix("densecap: error: private-org/secret: not found, or private or gated (401)"))
+            #expect(denied.stderr.contains("HF_TOKEN"))
+            #expect(denied.stderr.split(separator: "\n").count == 1)
+            let missing = try runProcess(
+                densecapBinary, ["bench", "llm", "--model", "test-org/nothing"], environment: env)
+            #expect(missing.status == 66)
+            #expect(
+                missing.stderr
+                    == "densecap: error: test-org/nothing: repository not found (404) (Repository not found)\n")
+        }
     }
 }

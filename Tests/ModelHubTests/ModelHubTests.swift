@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import TestHubServer
 import Testing
 
 @testable import ModelHub

@@ -6,73 +6,84 @@ import NIOPosix
 import Synchronization
 
 /// A tiny model repo served the way the Hub serves it.
-struct FixtureFile {
-    let path: String
-    let bytes: [UInt8]
+public struct FixtureFile: Sendable {
+    public let path: String
+    public let bytes: [UInt8]
     /// Stored in LFS: the resolve URL redirects to the "CDN" server and the ETag is the sha256.
-    let lfs: Bool
+    public let lfs: Bool
+
+    public init(path: String, bytes: [UInt8], lfs: Bool) {
+        self.path = path
+        self.bytes = bytes
+        self.lfs = lfs
+    }
 
     /// git's blob id, sha1("blob <size>\0" + bytes), the Hub's ETag for a file kept in git.
-    var gitBlobID: String {
+    public var gitBlobID: String {
         var sha1 = Insecure.SHA1()
         sha1.update(data: Data("blob \(bytes.count)\0".utf8))
         sha1.update(data: bytes)
         return hex(sha1.finalize())
     }
-    var sha256: String { hex(SHA256.hash(data: bytes)) }
+    public var sha256: String { hex(SHA256.hash(data: bytes)) }
     /// What the Hub sends as X-Linked-Etag (LFS) or ETag (git).
-    var etag: String { lfs ? sha256 : gitBlobID }
+    public var etag: String { lfs ? sha256 : gitBlobID }
 }
 
-func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+public func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
     digest.map { String(format: "%02x", $0) }.joined()
 }
 
-struct FixtureRepo {
-    var revisions: [String: (commit: String, files: [FixtureFile])]
+public struct FixtureRepo: Sendable {
+    public var revisions: [String: (commit: String, files: [FixtureFile])]
     /// Needs `Authorization: Bearer good-token`; without it the Hub answers 401 (private) or 403 (gated).
-    var access: Access = .public
-    enum Access { case `public`, `private`, gated }
+    public var access: Access
+    public enum Access: Sendable { case `public`, `private`, gated }
+
+    public init(revisions: [String: (commit: String, files: [FixtureFile])], access: Access = .public) {
+        self.revisions = revisions
+        self.access = access
+    }
 }
 
 /// One request as the server saw it.
-struct LoggedRequest: Sendable {
-    let server: String  // "hub" or "cdn"
-    let method: String
-    let path: String
-    let range: String?
-    let authorization: String?
+public struct LoggedRequest: Sendable {
+    public let server: String  // "hub" or "cdn"
+    public let method: String
+    public let path: String
+    public let range: String?
+    public let authorization: String?
 }
 
 /// What the servers serve and what they saw; shared by both servers' connections.
-final class HubState: Sendable {
-    struct Faults {
+public final class HubState: Sendable {
+    public struct Faults {
         /// Drop the connection after this many body bytes of the next GET of a CDN blob (sha256 → bytes).
-        var dropOnce: [String: Int] = [:]
+        public var dropOnce: [String: Int] = [:]
         /// Drop every GET of this CDN blob after this many bytes.
-        var dropAlways: [String: Int] = [:]
+        public var dropAlways: [String: Int] = [:]
         /// Answer the next GET of these CDN blobs with 403, as storage does once a signed URL expired.
-        var expireOnce: Set<String> = []
+        public var expireOnce: Set<String> = []
         /// Answer the next N requests to the model API with 500.
-        var apiFailures = 0
+        public var apiFailures = 0
     }
 
     private struct State {
         var repos: [String: FixtureRepo] = [:]
         var renamed: [String: String] = [:]
         var faults = Faults()
-        var log: [LoggedRequest] = []
+        public var log: [LoggedRequest] = []
         var cdnPort = 0
     }
 
     private let state = Mutex(State())
 
-    func addRepo(_ name: String, _ repo: FixtureRepo) { state.withLock { $0.repos[name] = repo } }
-    func rename(_ old: String, to new: String) { state.withLock { $0.renamed[old] = new } }
+    public func addRepo(_ name: String, _ repo: FixtureRepo) { state.withLock { $0.repos[name] = repo } }
+    public func rename(_ old: String, to new: String) { state.withLock { $0.renamed[old] = new } }
     func setCDNPort(_ port: Int) { state.withLock { $0.cdnPort = port } }
-    func faults(_ change: (inout Faults) -> Void) { state.withLock { change(&$0.faults) } }
-    var log: [LoggedRequest] { state.withLock { $0.log } }
-    func clearLog() { state.withLock { $0.log = [] } }
+    public func faults(_ change: (inout Faults) -> Void) { state.withLock { change(&$0.faults) } }
+    public var log: [LoggedRequest] { state.withLock { $0.log } }
+    public func clearLog() { state.withLock { $0.log = [] } }
 
     struct Reply {
         var status: HTTPResponseStatus
@@ -268,8 +279,8 @@ private final class HubHandler: ChannelInboundHandler {
 }
 
 /// The Hub (API and resolve URLs) and its "CDN" on two loopback ports of this process.
-final class TestHub: Sendable {
-    let state: HubState
+public final class TestHub: Sendable {
+    public let state: HubState
     private let hub: Channel
     private let cdn: Channel
 
@@ -279,7 +290,7 @@ final class TestHub: Sendable {
         self.cdn = cdn
     }
 
-    static func start() async throws -> TestHub {
+    public static func start() async throws -> TestHub {
         let state = HubState()
         let hub = try await bind("hub", state: state)
         let cdn = try await bind("cdn", state: state)
@@ -299,9 +310,9 @@ final class TestHub: Sendable {
             .bind(host: "127.0.0.1", port: 0).get()
     }
 
-    var endpoint: String { "http://127.0.0.1:\(hub.localAddress?.port ?? 0)" }
+    public var endpoint: String { "http://127.0.0.1:\(hub.localAddress?.port ?? 0)" }
 
-    func stop() async {
+    public func stop() async {
         try? await hub.close()
         try? await cdn.close()
     }
