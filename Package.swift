@@ -5,6 +5,8 @@ import PackageDescription
 // C enters the graph in exactly two places: CFFmpeg (only VideoIO imports it) and COpenBLAS
 // (DenseCore's tensor kernels and Engine's BLAS runtime). DenseCore holds the value types every
 // stage shares (exact media time, RGB images, tensors) so no stage links FFmpeg to speak of them.
+// ModelHub (Hugging Face Hub client and cache) is a support module beside the stages: it imports no
+// stage, and only the CLI wires it in front of them to turn a repo id into a local directory.
 let package = Package(
     name: "densecap",
     products: [
@@ -13,6 +15,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
     ],
     targets: [
         .systemLibrary(
@@ -52,11 +57,22 @@ let package = Package(
             dependencies: ["DenseCore", "VideoIO", "FrameSampler", "Engine", "EventSegmenter",
                            .product(name: "Logging", package: "swift-log")]
         ),
+        .target(
+            name: "ModelHub",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "densecap",
             dependencies: [
                 "VideoIO", "FrameSampler", "TemporalCompress", "Engine", "DenseCore", "EventSegmenter", "CaptionWriters",
-                "CaptionPipeline",
+                "CaptionPipeline", "ModelHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -76,6 +92,22 @@ let package = Package(
         .testTarget(
             name: "CaptionWritersTests", dependencies: ["CaptionWriters", "EventSegmenter", "DenseCore"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips"]),
+        .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips", "TestHubServer"]),
+        // A Hub on loopback inside the test process (SwiftNIO's HTTP/1 server directly, so a test
+        // can drop a connection mid-body); shared by ModelHubTests and CLITests.
+        .target(
+            name: "TestHubServer",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/TestHubServer"
+        ),
+        .testTarget(
+            name: "ModelHubTests",
+            dependencies: ["ModelHub", "TestHubServer", .product(name: "Logging", package: "swift-log")]
+        ),
     ]
 )

@@ -7,17 +7,15 @@ import Logging
 import VideoIO
 
 extension ModelOptions {
-    /// The folder of an NVILA checkpoint (either published layout).
-    func checkpointDirectory() throws -> String {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw CLIError(status: .noInput, message: "\(model): no such model directory")
-        }
-        guard NVILAModel.isCheckpoint(directory: model) else {
+    /// The folder of an NVILA checkpoint (either published layout), pulled into the Hugging Face
+    /// cache first when `--model` is a model id.
+    func checkpointDirectory(logger: Logger) async throws -> String {
+        let directory = try await resolveModel(model, logger: logger)
+        guard NVILAModel.isCheckpoint(directory: directory) else {
             throw CLIError(status: .dataError,
                            message: "\(model): not an NVILA checkpoint (needs llm/, vision_tower/ and mm_projector/, or a single-folder -hf layout)")
         }
-        return model
+        return directory
     }
 }
 
@@ -52,9 +50,9 @@ struct AnswerOptions: ParsableArguments {
 /// Loads the checkpoint, answers, streams the text to stdout and timings to stderr.
 private func answer(
     media: () throws -> [Media], question: String, modelOptions: ModelOptions, answerOptions: AnswerOptions, logger: Logger
-) throws {
+) async throws {
     Numerics.setThreads(modelOptions.threads)
-    let directory = try modelOptions.checkpointDirectory()
+    let directory = try await modelOptions.checkpointDirectory(logger: logger)
     // The input first: a bad file should not wait for a multi-gigabyte model to load.
     let items = try media()
     let loadStart = Date()
@@ -91,7 +89,7 @@ func readImage(_ path: String) throws -> RGBImage {
     return try reader.image(from: frame, size: OutputSize())
 }
 
-struct Describe: ParsableCommand {
+struct Describe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Describe an image with an NVILA model.",
         discussion: "A single image is tiled as the checkpoint says (Dynamic-S2 multi-scale tiles for NVILA, InternVL tiles with a thumbnail for NVILA-Lite). The answer goes to stdout.")
@@ -107,16 +105,16 @@ struct Describe: ParsableCommand {
     @OptionGroup var answerOptions: AnswerOptions
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
+    func run() async throws {
         let logger = global.makeLogger(label: "densecap.describe")
-        try reportingErrors {
-            try answer(media: { [.image(try readImage(image))] }, question: prompt, modelOptions: modelOptions,
+        try await reportingErrors {
+            try await answer(media: { [.image(try readImage(image))] }, question: prompt, modelOptions: modelOptions,
                        answerOptions: answerOptions, logger: logger)
         }
     }
 }
 
-struct Ask: ParsableCommand {
+struct Ask: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Answer a question about a video with an NVILA model.",
         discussion: "Frames are chosen as the reference does (--frames N: uniform over the range, round-half-to-even) or at a rate (--fps), squashed to the tower's size with Pillow's bicubic, and given to the model as one <vila/video>.")
@@ -157,12 +155,12 @@ struct Ask: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let logger = global.makeLogger(label: "densecap.ask")
-        try reportingErrors {
-            let checkpoint = try modelOptions.checkpointDirectory()
+        try await reportingErrors {
+            let checkpoint = try await modelOptions.checkpointDirectory(logger: logger)
             let frameCount = try frames ?? NVILAConfig.load(directory: checkpoint).numVideoFrames
-            try answer(
+            try await answer(
                 media: {
                     let reader = try VideoReader(path: video)
                     let policy: SamplingPolicy = fps.flatMap(Rational.init(parsing:)).map { .rate($0) } ?? .count(frameCount)

@@ -23,7 +23,7 @@ private func measure(_ body: () throws -> Void) rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
-struct BenchLLM: ParsableCommand {
+struct BenchLLM: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "llm",
         abstract: "Prefill a prompt of N tokens in one pass, then decode M tokens one by one (greedy, no stop).")
@@ -41,11 +41,11 @@ struct BenchLLM: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
+    func run() async throws {
         let logger = global.makeLogger(label: "densecap.bench")
         Numerics.setThreads(modelOptions.threads)
-        try reportingErrors {
-            let directory = try modelOptions.languageModelDirectory()
+        try await reportingErrors {
+            let directory = try await modelOptions.languageModelDirectory(logger: logger)
             var model: Qwen2Model!
             let loadTime = try measure { model = try Qwen2Model.load(directory: directory, logger: logger) }
             let c = model.config
@@ -181,7 +181,7 @@ struct BenchResize: ParsableCommand {
     }
 }
 
-struct BenchVision: ParsableCommand {
+struct BenchVision: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vision",
         abstract: "Run 448×448 tiles through the SigLIP tower (the blocks NVILA uses) and report seconds and TFLOP/s.")
@@ -200,10 +200,10 @@ struct BenchVision: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
+    func run() async throws {
         let logger = global.makeLogger(label: "densecap.bench")
         Numerics.setThreads(threads)
-        try reportingErrors {
+        try await reportingErrors {
             let nested = (model as NSString).appendingPathComponent("vision_tower")
             let folder = FileManager.default.fileExists(atPath: (nested as NSString).appendingPathComponent("config.json")) ? nested : model
             var tower: SiglipVisionModel!

@@ -9,7 +9,7 @@ import FrameSampler
 import Logging
 import VideoIO
 
-struct Caption: ParsableCommand {
+struct Caption: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Timestamped dense captions: events found in the video, each described by an NVILA model.",
         discussion: """
@@ -138,11 +138,11 @@ struct Caption: ParsableCommand {
         return s
     }
 
-    func run() throws {
+    func run() async throws {
         let logger = global.makeLogger(label: "densecap.caption")
         Numerics.setThreads(modelOptions.threads)
-        let (directory, model) = try reportingErrors { () -> (String, NVILAModel) in
-            let directory = try modelOptions.checkpointDirectory()
+        let (directory, model) = try await reportingErrors { () async throws -> (String, NVILAModel) in
+            let directory = try await modelOptions.checkpointDirectory(logger: logger)
             let start = Date()
             let model = try NVILAModel.load(directory: directory, logger: logger)
             logger.info("loaded \(directory) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; \(BLASRuntime.summary)")

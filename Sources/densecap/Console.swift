@@ -1,6 +1,7 @@
 import ArgumentParser
 import CaptionWriters
 import Foundation
+import ModelHub
 import VideoIO
 
 /// Exit codes (sysexits.h where one fits); documented in `densecap --help` and README.
@@ -8,10 +9,14 @@ enum Status: Int32, Comparable {
     case success = 0
     case failure = 1
     case partial = 3
+    case usage = 64
     case dataError = 65
     case noInput = 66
     case unavailable = 69
     case cannotCreate = 73
+    case tempFailure = 75
+    case protocolError = 76
+    case noPermission = 77
 
     init(_ kind: VideoError.Kind) {
         switch kind {
@@ -19,6 +24,17 @@ enum Status: Int32, Comparable {
         case .notMedia, .noVideo, .undecodable: self = .dataError
         case .unsupportedCodec: self = .unavailable
         case .output: self = .cannotCreate
+        }
+    }
+
+    init(_ kind: HubError.Kind) {
+        switch kind {
+        case .invalidReference: self = .usage
+        case .notFound, .offline: self = .noInput
+        case .unauthorized: self = .noPermission
+        case .network, .corrupt: self = .tempFailure
+        case .protocolError: self = .protocolError
+        case .diskFull, .permissionDenied, .io: self = .cannotCreate
         }
     }
 

@@ -21,12 +21,16 @@ struct DenseCap: AsyncParsableCommand {
         discussion: """
             Exit codes: 0 success; 3 output written but an input was damaged or truncated (see the \
             warnings); 64 bad usage; 65 input is not a decodable video (empty, not media, no video \
-            stream, nothing decodable); 66 input missing or unreadable; 69 unsupported codec; \
-            73 output cannot be written; 1 anything else. With several inputs, every input is \
+            stream, nothing decodable) or not a usable checkpoint; 66 input missing or unreadable \
+            (also: a model id not found on the Hub, or not cached with HF_HUB_OFFLINE set); \
+            69 unsupported codec; 73 output (or the model cache) cannot be written; 75 the Hub \
+            could not be reached or a download failed its checks (retry); 76 the server did not \
+            answer like a Hugging Face Hub; 77 the model is private or gated (set HF_TOKEN); \
+            1 anything else. With several inputs, every input is \
             processed and the most severe code is returned.
             """,
         version: densecapVersion,
-        subcommands: [Caption.self, Probe.self, Frames.self, Segment.self, Describe.self, Ask.self, Evaluate.self, Generate.self, Bench.self, Doctor.self]
+        subcommands: [Caption.self, Probe.self, Frames.self, Segment.self, Describe.self, Ask.self, Evaluate.self, Generate.self, Bench.self, Models.self, Doctor.self]
     )
 }
 

@@ -3,25 +3,25 @@ import DenseCore
 import Engine
 import Foundation
 import Logging
+import ModelHub
 import VideoIO
 
 /// Options shared by the commands that load the language model.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model directory: a Qwen2 checkpoint, or an NVILA checkpoint (its llm/ folder is used).")
+    @Option(help: ArgumentHelp(
+        "Model: a checkpoint directory (Qwen2, or NVILA whose llm/ folder is used) or a Hugging Face model id ORG/NAME[@REVISION], pulled into the HF cache on first use.",
+        valueName: "dir-or-id"))
     var model: String
 
     @Option(help: "Threads for BLAS and the elementwise loops (0 = one per core).")
     var threads: Int = 0
 
     /// The folder holding the language model's config.json, weights and tokenizer.
-    func languageModelDirectory() throws -> String {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw CLIError(status: .noInput, message: "\(model): no such model directory")
-        }
-        let llm = (model as NSString).appendingPathComponent("llm")
+    func languageModelDirectory(logger: Logger) async throws -> String {
+        let directory = try await resolveModel(model, logger: logger)
+        let llm = (directory as NSString).appendingPathComponent("llm")
         if FileManager.default.fileExists(atPath: (llm as NSString).appendingPathComponent("config.json")) { return llm }
-        return model
+        return directory
     }
 }
 
@@ -33,14 +33,15 @@ struct CLIError: Error, CustomStringConvertible {
 }
 
 /// Runs `body`, turning the library's typed errors into one stderr line and an exit code.
-func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     do {
-        return try body()
+        return try await body()
     } catch {
         let status: Status
         switch error {
         case let e as CLIError: status = e.status
         case let e as VideoError: status = Status(e.kind)
+        case let e as HubError: status = Status(e.kind)
         case is WeightError, is ConfigError, is TokenizerError, is MediaError: status = .dataError
         case is GenerationError: status = .failure
         default: throw error
@@ -50,7 +51,7 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
-struct Generate: ParsableCommand {
+struct Generate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate text with the language model alone (no video).",
         discussion: "The prompt is wrapped in the checkpoint's chat template (system, user, assistant turns) unless --raw is given. Text streams to stdout; timings go to stderr.")
@@ -86,11 +87,11 @@ struct Generate: ParsableCommand {
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
     }
 
-    func run() throws {
+    func run() async throws {
         let logger = global.makeLogger(label: "densecap.generate")
         Numerics.setThreads(modelOptions.threads)
-        try reportingErrors {
-            let directory = try modelOptions.languageModelDirectory()
+        try await reportingErrors {
+            let directory = try await modelOptions.languageModelDirectory(logger: logger)
             logger.debug("\(BLASRuntime.summary)")
             let loadStart = Date()
             let tokenizer = try BPETokenizer.load(directory: directory)
