@@ -30,10 +30,15 @@ public final class ContentDetector: FrameDetector {
     public func process(_ frame: AnalyzedFrame) -> [Boundary] {
         defer { previous = frame }
         guard let previous else { return [] }
-        lastScore = contentScore(previous, frame, weights: weights)
-        guard lastScore >= threshold else { return [] }
-        return [Boundary(time: frame.time, kind: .cut, confidence: confidence(strength: lastScore / threshold),
-                         score: lastScore, detector: name)]
+        return decide(frame.time, contentScore(previous, frame, weights: weights))
+    }
+
+    /// Decides on a score computed elsewhere (the segmenter shares one content score per frame).
+    func decide(_ time: MediaTime, _ score: Double) -> [Boundary] {
+        lastScore = score
+        guard score >= threshold else { return [] }
+        return [Boundary(time: time, kind: .cut, confidence: confidence(strength: score / threshold),
+                         score: score, detector: name)]
     }
 
     public func finish() -> [Boundary] { [] }

@@ -51,6 +51,9 @@ public final class EventSegmenter {
     /// Candidates released so far (before fusion).
     public private(set) var candidates: [Boundary] = []
     private var detectors: [FrameDetector] = []
+    private var content: ContentDetector?
+    private var adaptive: AdaptiveDetector?
+    private var previous: AnalyzedFrame?
     private let motion: MotionDetector?
     private let semantic: SemanticNoveltyDetector
     private let flash: FlashFilter?
@@ -61,11 +64,12 @@ public final class EventSegmenter {
         self.configuration = configuration
         let c = configuration
         let frames = { (seconds: Double) in max(1, Int((seconds * c.frameRate).rounded())) }
-        if c.detectors.contains(.content) { detectors.append(ContentDetector(threshold: c.contentThreshold, weights: c.weights)) }
+        // Content and adaptive share one content score per frame (`process`).
+        if c.detectors.contains(.content) { content = ContentDetector(threshold: c.contentThreshold, weights: c.weights) }
         if c.detectors.contains(.histogram) { detectors.append(HistogramDetector(threshold: c.histogramThreshold)) }
         if c.detectors.contains(.adaptive) {
-            detectors.append(AdaptiveDetector(ratio: c.adaptiveRatio, minimumScore: c.adaptiveMinimumScore,
-                                              window: c.adaptiveWindow, weights: c.weights))
+            adaptive = AdaptiveDetector(ratio: c.adaptiveRatio, minimumScore: c.adaptiveMinimumScore,
+                                        window: c.adaptiveWindow, weights: c.weights)
         }
         if c.detectors.contains(.fade) {
             detectors.append(FadeDetector(blackLevel: c.fadeBlackLevel, whiteLevel: c.fadeWhiteLevel))
@@ -94,6 +98,12 @@ public final class EventSegmenter {
         lastTime = frame.time
         frameCount += 1
         var found: [Boundary] = []
+        if let previous, content != nil || adaptive != nil {
+            let score = contentScore(previous, frame, weights: configuration.weights)
+            if let content { found += content.decide(frame.time, score) }
+            if let adaptive { found += adaptive.push(frame.time, score) }
+        }
+        previous = frame
         for d in detectors { found += d.process(frame) }
         records.append(FrameRecord(time: frame.time, energy: motion?.lastEnergy ?? 0))
         route(found, frame: frame)
@@ -111,7 +121,7 @@ public final class EventSegmenter {
     /// - Parameter end: the end of the stream; default the last frame's time plus the typical
     ///   frame interval.
     public func events(end: MediaTime? = nil) -> [Event] {
-        var found: [Boundary] = []
+        var found: [Boundary] = adaptive?.finish() ?? []
         for d in detectors { found += d.finish() }
         route(found, frame: nil)
         if let flash { candidates += flash.finish() }

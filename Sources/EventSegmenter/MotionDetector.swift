@@ -3,8 +3,9 @@ import Foundation
 
 /// Motion energy for static-camera footage: a person entering is an event, a lighting change is not.
 ///
-/// Each frame's luma grid (block means, at most 64 wide) is scaled to the background's mean
-/// brightness (so a global lighting change cancels out) and compared with a background that
+/// Each frame's luma grid (block means, at most 64 wide) is mapped onto the background's
+/// brightness by a least-squares gain and offset (so a global lighting change cancels out) and
+/// compared with a background that
 /// follows the scene with time constant `adaptation`; pixels further than the noise floor
 /// (`pixelThreshold`, or four times the mean difference when noisier) are foreground. Energy is
 /// the foreground fraction. Activity starts when energy stays at or above `onFraction` for
@@ -53,20 +54,32 @@ public final class MotionDetector: FrameDetector {
             return []
         }
         let dt = max(0, (frame.time - last).seconds)
+        // Brightness normalisation: the least-squares gain and offset that map this frame onto the
+        // background, so a lighting change (gain, offset or both) leaves nothing behind while a
+        // person, a few per cent of the pixels, barely moves the fit.
+        let n = Float(grid.count)
         var meanB: Float = 0, meanF: Float = 0
         for k in grid.indices {
             meanB += background[k]
             meanF += grid[k]
         }
-        let gain = meanF > 1 ? meanB / meanF : 1
+        meanB /= n
+        meanF /= n
+        var covariance: Float = 0, variance: Float = 0
+        for k in grid.indices {
+            covariance += (grid[k] - meanF) * (background[k] - meanB)
+            variance += (grid[k] - meanF) * (grid[k] - meanF)
+        }
+        let gain = variance > n ? min(3, max(0.33, covariance / variance)) : 1
+        let offset = meanB - gain * meanF
         var meanDiff: Float = 0
-        for k in grid.indices { meanDiff += abs(gain * grid[k] - background[k]) }
+        for k in grid.indices { meanDiff += abs(gain * grid[k] + offset - background[k]) }
         meanDiff /= Float(grid.count)
         let threshold = max(c.pixelThreshold, 4 * meanDiff)
         var foreground = 0
         let beta = Float(1 - exp(-dt / c.adaptation))
         for k in grid.indices {
-            let v = gain * grid[k]
+            let v = gain * grid[k] + offset
             let isForeground = abs(v - background[k]) > threshold
             if isForeground { foreground += 1 }
             // Foreground follows ten times slower, so a parked car becomes background eventually

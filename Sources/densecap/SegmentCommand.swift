@@ -136,7 +136,7 @@ struct Segment: ParsableCommand {
         [("fps", fps), ("width", String(width)), ("start", start ?? ""), ("end", end ?? ""), ("detectors", detectors),
          ("still", String(still)), ("threshold", threshold.map { String($0) } ?? ""),
          ("adaptive_ratio", adaptiveRatio.map { String($0) } ?? ""), ("min_length", minLength),
-         ("max_length", maxLength), ("gate", String(gate)), ("thumbnails", String(thumbnails))]
+         ("max_length", maxLength), ("gate", String(gate)), ("thumbnails", String(thumbnails))].filter { !$0.1.isEmpty }
     }
 
     func run() throws {
@@ -194,7 +194,8 @@ struct Segment: ParsableCommand {
     }
 
     private func segment(_ file: String, logger: Logger) throws -> (CaptionDocument, damaged: Bool) {
-        let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads))
+        // Detection looks at small frames: skipping deblocking costs nothing it can see.
+        let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads, fast: true))
         let info = reader.info
         let window = TimeWindow(start: start.flatMap(MediaTime.init(parsing:)), end: end.flatMap(MediaTime.init(parsing:)))
         let policy: SamplingPolicy = fps == "all" ? .every : .rate(Rational(parsing: fps)!)

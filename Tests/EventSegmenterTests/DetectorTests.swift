@@ -15,6 +15,22 @@ import Testing
         #expect([Int(h), Int(s), Int(v)] == [expected.0, expected.1, expected.2])
     }
 
+    /// The branch-free HSV of the analysis loop against the plain one, on every 5th RGB triple.
+    @Test func branchlessHSVMatchesPlain() {
+        let inv: [Int] = (0..<256).map { $0 == 0 ? 0 : (1 << 24) / $0 + 1 }
+        inv.withUnsafeBufferPointer { p in
+            var mismatches = 0
+            for r in stride(from: 0, to: 256, by: 5) {
+                for g in stride(from: 0, to: 256, by: 5) {
+                    for b in stride(from: 0, to: 256, by: 5) where hsv(r, g, b, reciprocals: p) != hsvBranchless(r, g, b, reciprocals: p) {
+                        mismatches += 1
+                    }
+                }
+            }
+            #expect(mismatches == 0)
+        }
+    }
+
     @Test func scoresOfIdenticalAndDifferentFrames() {
         let f = Synth.analyzed([Synth.solid(255, 0, 0), Synth.solid(255, 0, 0), Synth.solid(0, 0, 255)])
         #expect(contentScore(f[0], f[1]) == 0)
@@ -125,11 +141,13 @@ import Testing
 
     @Test func lightingChangeIsNotAnEvent() {
         var rng = SplitMix64(seed: 12)
-        // Brightness ramps from 60 % to 120 % over 10 s, then a sudden +15 % step.
-        let frames = (0..<160).map { i -> RGBImage in
+        // Brightness ramps from 60 % to 120 % over 10 s, then steps by +15 % and then by +20 levels.
+        let frames = (0..<200).map { i -> RGBImage in
             let t = Double(i) / 4
             let gain = t < 10 ? 0.6 : (t < 20 ? 0.6 + 0.6 * (t - 10) / 10 : (t < 30 ? 1.2 : 1.35))
-            return Synth.noisy(Synth.scaled(Synth.scene(5), gain), amplitude: 5, rng: &rng)
+            var image = Synth.scaled(Synth.scene(5), gain)
+            if t >= 40 { image = RGBImage(width: image.width, height: image.height, pixels: image.pixels.map { UInt8(min(255, Int($0) + 20)) }) }
+            return Synth.noisy(image, amplitude: 5, rng: &rng)
         }
         #expect(Synth.run(MotionDetector(), frames).isEmpty)
     }
