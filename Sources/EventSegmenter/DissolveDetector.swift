@@ -92,6 +92,8 @@ public final class DissolveDetector: FrameDetector {
         let first = alphas.firstIndex { $0 > 0.15 }!
         let last = alphas.lastIndex { $0 < 0.85 }!
         let strength = Double(distance / minimumDistance) * Double(1 - worst / maximumResidual / 2)
+        // Barely past the distance and near the residual limit: a zoom or a slow pan, not a blend.
+        guard strength >= 0.8 else { return nil }
         return Boundary(time: frames[middle].time, kind: .dissolve, confidence: confidence(strength: strength),
                         score: Double(distance), transitionStart: frames[first].time,
                         transitionEnd: frames[last].time, detector: name)

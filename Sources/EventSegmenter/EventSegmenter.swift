@@ -145,15 +145,18 @@ public final class EventSegmenter {
 
     private func route(_ found: [Boundary], frame: AnalyzedFrame?) {
         let flashable = found.filter { $0.kind == .cut || $0.kind == .fade }
-        let rest = found.filter { $0.kind != .cut && $0.kind != .fade }
-        candidates += rest
-        if !rest.isEmpty { semantic.reset() }
-        guard let flash else {
-            candidates += flashable
-            if !flashable.isEmpty { semantic.reset() }
-            return
+        var accepted = found.filter { $0.kind != .cut && $0.kind != .fade }
+        if let flash {
+            if let frame { accepted += flash.observe(frame) }
+            for b in flashable { flash.submit(b) }
+        } else {
+            accepted += flashable
         }
-        if let frame { candidates += flash.observe(frame) }
-        for b in flashable { flash.submit(b) }
+        candidates += accepted
+        // A new shot: the running embedding mean and the still-scene background start over.
+        if accepted.contains(where: { $0.kind != .motion }) {
+            semantic.reset()
+            motion?.reset()
+        }
     }
 }

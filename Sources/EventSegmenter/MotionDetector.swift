@@ -7,7 +7,7 @@ import Foundation
 /// brightness by a least-squares gain and offset (so a global lighting change cancels out) and
 /// compared with a background that
 /// follows the scene with time constant `adaptation`; pixels further than the noise floor
-/// (`pixelThreshold`, or four times the mean difference when noisier) are foreground. Energy is
+/// (`pixelThreshold`, or four times the mean difference of quiet frames when noisier) are foreground. Energy is
 /// the foreground fraction. Activity starts when energy stays at or above `onFraction` for
 /// `minimumActive`, and ends when it stays below `offFraction` for `quietAfter`. Boundaries
 /// (kind `.motion`) are reported at the start of activity that follows at least `quietBefore` of
@@ -19,7 +19,7 @@ public final class MotionDetector: FrameDetector {
         public var onFraction: Double = 0.004
         public var offFraction: Double = 0.002
         public var minimumActive: Double = 0.4
-        public var quietBefore: Double = 5
+        public var quietBefore: Double = 10
         public var quietAfter: Double = 2
         /// Seconds for the background to follow a lasting change.
         public var adaptation: Double = 4
@@ -41,6 +41,8 @@ public final class MotionDetector: FrameDetector {
     private var activeCandidate: MediaTime?
     private var quietCandidate: MediaTime?
     private var peak = 0.0
+    /// Mean |difference| of recent quiet frames (sensor noise, compression), once known.
+    private var noise: Float?
 
     public init(configuration: Configuration = Configuration()) { self.configuration = configuration }
 
@@ -75,7 +77,9 @@ public final class MotionDetector: FrameDetector {
         var meanDiff: Float = 0
         for k in grid.indices { meanDiff += abs(gain * grid[k] + offset - background[k]) }
         meanDiff /= Float(grid.count)
-        let threshold = max(c.pixelThreshold, 4 * meanDiff)
+        // The noise floor comes from quiet frames only: a frame full of change must not raise
+        // its own threshold.
+        let threshold = max(c.pixelThreshold, 4 * (noise ?? meanDiff))
         var foreground = 0
         let beta = Float(1 - exp(-dt / c.adaptation))
         for k in grid.indices {
@@ -88,13 +92,9 @@ public final class MotionDetector: FrameDetector {
         }
         let energy = Double(foreground) / Double(grid.count)
         lastEnergy = energy
+        if energy < c.offFraction { noise = noise.map { 0.9 * $0 + 0.1 * meanDiff } ?? meanDiff }
         if energy >= c.resetFraction || Double(meanDiff) > 40 {
-            background = grid
-            quietSince = nil
-            activeCandidate = nil
-            quietCandidate = nil
-            activeSince = nil
-            reported = false
+            reset(to: grid)
             return []
         }
         var out: [Boundary] = []
@@ -142,4 +142,20 @@ public final class MotionDetector: FrameDetector {
     }
 
     public func finish() -> [Boundary] { [] }
+
+    /// Forgets the scene: after a cut the background is the new picture and quiet starts over
+    /// (the segmenter calls it when another detector finds a boundary).
+    public func reset() {
+        if !background.isEmpty { reset(to: background) }
+    }
+
+    private func reset(to grid: [Float]) {
+        background = grid
+        quietSince = nil
+        activeCandidate = nil
+        quietCandidate = nil
+        activeSince = nil
+        reported = false
+        peak = 0
+    }
 }

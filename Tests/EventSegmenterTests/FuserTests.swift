@@ -22,7 +22,9 @@ private func frames(_ ms: Int64, energy: (Int64) -> Double = { _ in 0 }) -> [Fra
 
     @Test(arguments: [
         Case(name: "empty", candidates: [], expected: []),
-        Case(name: "close candidates fuse, the cut wins", candidates: [b(5000, .dissolve, 0.6), b(5250, .cut, 0.5)],
+        Case(name: "close candidates fuse, the dissolve wins", candidates: [b(5000, .dissolve, 0.6), b(5250, .cut, 0.5)],
+             expected: [(5000, .dissolve)]),
+        Case(name: "close candidates fuse, the cut wins over motion", candidates: [b(5000, .motion, 0.9), b(5250, .cut, 0.5)],
              expected: [(5250, .cut)]),
         Case(name: "too close to the start or end", candidates: [b(250, .cut, 1), b(9750, .cut, 1)], expected: []),
         Case(name: "strongest first keeps the stronger of two", candidates: [b(4000, .cut, 0.9), b(4600, .motion, 0.5)],
