@@ -12,8 +12,8 @@ public struct DecodeOptions: Sendable, Equatable {
     /// Decode key frames only, using the decoder's skip-frame setting: non-key frames are never
     /// decoded (their packets are still read from the file).
     public var keyframesOnly: Bool
-    /// Trade picture quality for speed: no in-loop deblocking and the codec's non-compliant
-    /// speed-ups (`AV_CODEC_FLAG2_FAST`). Blocking artefacts stay in the frames (and drift
+    /// Trade picture quality for speed: no in-loop deblocking, the codec's non-compliant
+    /// speed-ups (`AV_CODEC_FLAG2_FAST`) and area-averaging instead of bicubic scaling. Blocking artefacts stay in the frames (and drift
     /// through the references until the next key frame): fine for boundary detection on small
     /// frames, wrong for anything shown or captioned.
     public var fast: Bool
@@ -281,7 +281,7 @@ public final class VideoReader {
     /// and rotation applied).
     public func image(from frame: VideoFrame, size: OutputSize = OutputSize()) throws -> RGBImage {
         do {
-            return try converter.convert(frame.frame, info: info, size: size)
+            return try converter.convert(frame.frame, info: info, size: size, fast: options.fast)
         } catch let error as ConversionError {
             throw VideoError(.undecodable, path: info.path, reason: error.message)
         }

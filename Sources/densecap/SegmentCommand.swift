@@ -205,12 +205,16 @@ struct Segment: ParsableCommand {
         let size = OutputSize(width: min(width, info.displaySize.width))
         let progress = ProgressBar(label: stem(of: file))
         var last: MediaTime?
+        // Decoding and analysis overlap: this thread decodes and scales frame k + 1 while
+        // `analysis` analyses frame k (frames stay in order: one serial queue).
+        let analysis = PipelinedAnalysis(segmenter)
         while let sample = try sampler.next() {
             if sample.repeatsPrevious { continue }
-            try segmenter.process(try reader.image(from: sample.frame, size: size), at: sample.time)
+            try analysis.submit(try reader.image(from: sample.frame, size: size), at: sample.time)
             last = sample.time
-            progress.update(sampler.progress, detail: "\(segmenter.frameCount) frames")
+            progress.update(sampler.progress, detail: "\(analysis.submitted) frames")
         }
+        try analysis.drain()
         progress.finish()
         guard last != nil else { throw VideoError(.undecodable, path: file, reason: "no frame in the range") }
         var streamEnd = info.endTime
@@ -276,5 +280,46 @@ struct Segment: ParsableCommand {
             let saved = object["settings"] as? [String: String]
         else { return false }
         return saved == Dictionary(uniqueKeysWithValues: settings)
+    }
+}
+
+/// Runs `EventSegmenter.process` on a serial background queue, at most `depth` frames behind
+/// the caller, and hands back the first error.
+final class PipelinedAnalysis: @unchecked Sendable {
+    // The segmenter is touched only on `queue` until `drain` returns.
+    private let segmenter: EventSegmenter
+    private let queue = DispatchQueue(label: "densecap.segment.analysis")
+    private let slots: DispatchSemaphore
+    private let lock = NSLock()
+    private var failure: Error?
+    private(set) var submitted = 0
+
+    init(_ segmenter: EventSegmenter, depth: Int = 4) {
+        self.segmenter = segmenter
+        slots = DispatchSemaphore(value: depth)
+    }
+
+    func submit(_ image: RGBImage, at time: MediaTime) throws {
+        try rethrow()
+        slots.wait()
+        submitted += 1
+        queue.async {
+            defer { self.slots.signal() }
+            do {
+                try self.segmenter.process(image, at: time)
+            } catch {
+                self.lock.withLock { if self.failure == nil { self.failure = error } }
+            }
+        }
+    }
+
+    /// Waits for every submitted frame.
+    func drain() throws {
+        queue.sync {}
+        try rethrow()
+    }
+
+    private func rethrow() throws {
+        if let error = lock.withLock({ failure }) { throw error }
     }
 }
