@@ -24,8 +24,9 @@
 # PySceneDetect's detection time from opening the video to the scene list (Python start-up and
 # imports excluded, in its favour). Both run with --max-length 0 semantics (no forced splits).
 #
-# Usage: bench/segment.sh [--quick]
-#   --quick   2-minute surveillance clip and 6 shots per family (a smoke test of the whole script)
+# Usage: bench/segment.sh [--quick] [--generate-only]
+#   --quick          2-minute surveillance clip and 6 shots per family (a smoke test of the whole script)
+#   --generate-only  make the clips and the venv, then stop
 #
 # Environment:
 #   DENSECAP_BENCH_DIR  cache dir (default /var/tmp/densecap-bench): clips in segment-clips/,
@@ -36,9 +37,11 @@
 set -euo pipefail
 
 QUICK=0
+GENERATE_ONLY=0
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
+        --generate-only) GENERATE_ONLY=1 ;;
         -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "segment.sh: unknown argument '$arg'" >&2; exit 2 ;;
     esac
@@ -176,6 +179,7 @@ if [[ "$(cat "$STAMP" 2>/dev/null)" != "$STAMP_TEXT" ]]; then
     make_surveillance
     echo "$STAMP_TEXT" >"$STAMP"
 fi
+((GENERATE_ONLY)) && { log "clips ready in $CLIPS"; exit 0; }
 
 # Real clips with known boundaries (seconds). testvideo: 1.001 (black → first shot) and 23.056
 # (→ black end card) are frames 30 and 691; 6.706 and 12.746 are the middles of its two fades

@@ -66,6 +66,9 @@ struct Segment: ParsableCommand {
     @Flag(help: "Keep long still stretches whole and mark them skippable instead of splitting them.")
     var gate = false
 
+    @Flag(help: "Move each hard cut to the exact frame: decode the frames between the two samples around it.")
+    var refine = false
+
     @Flag(help: "Write a PNG of each event's keyframe (needs --out).")
     var thumbnails = false
 
@@ -136,7 +139,8 @@ struct Segment: ParsableCommand {
         [("fps", fps), ("width", String(width)), ("start", start ?? ""), ("end", end ?? ""), ("detectors", detectors),
          ("still", String(still)), ("threshold", threshold.map { String($0) } ?? ""),
          ("adaptive_ratio", adaptiveRatio.map { String($0) } ?? ""), ("min_length", minLength),
-         ("max_length", maxLength), ("gate", String(gate)), ("thumbnails", String(thumbnails))].filter { !$0.1.isEmpty }
+         ("max_length", maxLength), ("gate", String(gate)), ("refine", refine ? "true" : ""),
+         ("thumbnails", String(thumbnails))].filter { !$0.1.isEmpty }
     }
 
     func run() throws {
@@ -205,6 +209,7 @@ struct Segment: ParsableCommand {
         let size = OutputSize(width: min(width, info.displaySize.width))
         let progress = ProgressBar(label: stem(of: file))
         var last: MediaTime?
+        var sampleTimes: [MediaTime] = []
         // Decoding and analysis overlap: this thread decodes and scales frame k + 1 while
         // `analysis` analyses frame k (frames stay in order: one serial queue).
         let analysis = PipelinedAnalysis(segmenter)
@@ -212,6 +217,7 @@ struct Segment: ParsableCommand {
             if sample.repeatsPrevious { continue }
             try analysis.submit(try reader.image(from: sample.frame, size: size), at: sample.time)
             last = sample.time
+            if refine { sampleTimes.append(sample.time) }
             progress.update(sampler.progress, detail: "\(analysis.submitted) frames")
         }
         try analysis.drain()
@@ -221,7 +227,8 @@ struct Segment: ParsableCommand {
         if let e = window.end, streamEnd.map({ e < $0 }) ?? true { streamEnd = e }
         if let e = streamEnd, let l = last, e <= l { streamEnd = nil }
         if reader.report.truncatedAt != nil { streamEnd = nil }
-        let events = segmenter.events(end: streamEnd)
+        var events = segmenter.events(end: streamEnd)
+        if refine && fps != "all" { try refineCuts(&events, file: file, sampleTimes: sampleTimes, logger: logger) }
         logger.info("\(file): \(segmenter.frameCount) frames, \(events.count) events")
         var document = CaptionDocument(
             video: VideoMetadata(path: file, duration: info.duration, width: info.displaySize.width,
@@ -229,6 +236,39 @@ struct Segment: ParsableCommand {
             generator: "densecap \(densecapVersion) segment", settings: settings, events: events)
         if thumbnails { document.thumbnails = try keyframeThumbnails(file, events: events, logger: logger) }
         return (document, warnAboutDamage(file, report: reader.report))
+    }
+
+    /// Moves each cut from the sample that first showed it to the frame with the largest content
+    /// change among the frames after the sample before it.
+    private func refineCuts(_ events: inout [Event], file: String, sampleTimes: [MediaTime], logger: Logger) throws {
+        let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads, fast: true))
+        let size = OutputSize(width: min(width, reader.info.displaySize.width))
+        for i in events.indices.dropFirst() where events[i].kind == .cut {
+            let cut = events[i].start
+            // The sample before the cut: the last one earlier than it.
+            var lo = 0, hi = sampleTimes.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if sampleTimes[mid] < cut { lo = mid + 1 } else { hi = mid }
+            }
+            guard lo > 0 else { continue }
+            let window = TimeWindow(start: sampleTimes[lo - 1], end: cut + MediaTime(Rational(1, 1_000_000)))
+            let sampler = try FrameSampler(reader: reader, policy: .every, window: window, logger: logger)
+            var previous: AnalyzedFrame?
+            var best: (time: MediaTime, score: Double)?
+            while let sample = try sampler.next() {
+                let frame = AnalyzedFrame(index: 0, time: sample.time, image: try reader.image(from: sample.frame, size: size))
+                if let previous {
+                    let score = contentScore(previous, frame)
+                    if best.map({ score > $0.score }) ?? true { best = (sample.time, score) }
+                }
+                previous = frame
+            }
+            guard let best, best.time > events[i - 1].start, best.time < events[i].end else { continue }
+            events[i].start = best.time
+            events[i - 1].end = best.time
+            if events[i - 1].keyframe >= best.time { events[i - 1].keyframe = events[i - 1].start }
+        }
     }
 
     /// PNGs of the keyframes, decoded again at `--thumbnail-width` (keyframes are frame times).
