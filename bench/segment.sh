@@ -10,7 +10,7 @@
 #   dissolves   1-second cross-dissolves (xfade); the boundary is the middle of the dissolve
 #   flashes     hard cuts, and inside every shot a 2-frame camera flash that must not cut
 #   surveillance  10 min at 320x180, 15 fps: a still background with sensor noise, 5 people-sized
-#               objects crossing (their entry and exit are the boundaries) and two lighting
+#               objects in a bright jacket crossing (their entry and exit are the boundaries), two lighting
 #               changes (a 5 s brightening and a 2 s dimming) that must not count
 #   real        ../shared/testdata clips with known boundaries (see REAL below)
 #
@@ -158,7 +158,7 @@ make_surveillance() {
         t0=${events[$k]}
         t1=${events[$((k + 1))]}
         speed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (320 - 24) / (b - a) }')
-        inputs+=(-f lavfi -i "color=c=0x2a2a30:s=24x56:r=15:d=$d")
+        inputs+=(-f lavfi -i "color=c=0xe0c838:s=24x56:r=15:d=$d")  # a high-visibility jacket
         overlays+="${last}[$((k / 2 + 1)):v]overlay=x='(t-$t0)*$speed':y=96:enable='between(t,$t0,$t1)'[o$k];"
         last="[o$k]"
         printf '%s\n%s\n' "$t0" "$t1" >>"$gt"
@@ -171,7 +171,7 @@ make_surveillance() {
 }
 
 STAMP="$CLIPS/.stamp"
-STAMP_TEXT="v1 shots=$SHOTS surveillance=$SURV_SECONDS"
+STAMP_TEXT="v2 shots=$SHOTS surveillance=$SURV_SECONDS"
 if [[ "$(cat "$STAMP" 2>/dev/null)" != "$STAMP_TEXT" ]]; then
     log "generating clips in $CLIPS"
     make_shots

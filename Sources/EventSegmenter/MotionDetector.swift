@@ -57,29 +57,18 @@ public final class MotionDetector: FrameDetector {
         }
         let dt = max(0, (frame.time - last).seconds)
         // Brightness normalisation: the least-squares gain and offset that map this frame onto the
-        // background, so a lighting change (gain, offset or both) leaves nothing behind while a
-        // person, a few per cent of the pixels, barely moves the fit.
-        let n = Float(grid.count)
-        var meanB: Float = 0, meanF: Float = 0
-        for k in grid.indices {
-            meanB += background[k]
-            meanF += grid[k]
-        }
-        meanB /= n
-        meanF /= n
-        var covariance: Float = 0, variance: Float = 0
-        for k in grid.indices {
-            covariance += (grid[k] - meanF) * (background[k] - meanB)
-            variance += (grid[k] - meanF) * (grid[k] - meanF)
-        }
-        let gain = variance > n ? min(3, max(0.33, covariance / variance)) : 1
-        let offset = meanB - gain * meanF
+        // background, so a lighting change (gain, offset or both) leaves nothing behind. Fitted
+        // twice: the second time without the pixels the first fit calls foreground, so a bright
+        // person does not tilt the fit (and, through the update, leave a ghost behind).
+        var (gain, offset) = brightnessFit(grid, excluding: nil)
         var meanDiff: Float = 0
         for k in grid.indices { meanDiff += abs(gain * grid[k] + offset - background[k]) }
         meanDiff /= Float(grid.count)
         // The noise floor comes from quiet frames only: a frame full of change must not raise
         // its own threshold.
         let threshold = max(c.pixelThreshold, 4 * (noise ?? meanDiff))
+        let outliers = grid.indices.map { abs(gain * grid[$0] + offset - background[$0]) > threshold }
+        if outliers.contains(true) { (gain, offset) = brightnessFit(grid, excluding: outliers) }
         var foreground = 0
         let beta = Float(1 - exp(-dt / c.adaptation))
         for k in grid.indices {
@@ -142,6 +131,26 @@ public final class MotionDetector: FrameDetector {
     }
 
     public func finish() -> [Boundary] { [] }
+
+    /// Gain and offset minimising Σ (gain·gridₖ + offset − backgroundₖ)² over the cells not excluded.
+    private func brightnessFit(_ grid: [Float], excluding: [Bool]?) -> (gain: Float, offset: Float) {
+        var n: Float = 0, meanB: Float = 0, meanF: Float = 0
+        for k in grid.indices where !(excluding?[k] ?? false) {
+            meanB += background[k]
+            meanF += grid[k]
+            n += 1
+        }
+        guard n > 0 else { return (1, 0) }
+        meanB /= n
+        meanF /= n
+        var covariance: Float = 0, variance: Float = 0
+        for k in grid.indices where !(excluding?[k] ?? false) {
+            covariance += (grid[k] - meanF) * (background[k] - meanB)
+            variance += (grid[k] - meanF) * (grid[k] - meanF)
+        }
+        let gain = variance > n ? min(3, max(0.33, covariance / variance)) : 1
+        return (gain, meanB - gain * meanF)
+    }
 
     /// Forgets the scene: after a cut the background is the new picture and quiet starts over
     /// (the segmenter calls it when another detector finds a boundary).

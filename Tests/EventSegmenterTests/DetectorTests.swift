@@ -118,6 +118,10 @@ import Testing
         #expect(Synth.run(DissolveDetector(span: 6), moving).isEmpty)
         let ramp = (0..<20).map { Synth.scaled(a, 0.5 + Double($0) / 20) }
         #expect(Synth.run(DissolveDetector(span: 6), ramp).isEmpty)
+        // A bright figure crossing a dark, low-contrast scene (a surveillance camera at dusk).
+        let dusk = Synth.scaled(a, 0.25)
+        let figure = (0..<20).map { Synth.square(on: dusk, x: $0 * 3, y: 10, size: 12, colour: (230, 200, 60)) }
+        #expect(Synth.run(DissolveDetector(span: 6), figure).isEmpty)
     }
 }
 
