@@ -96,9 +96,10 @@ import Testing
         #expect(found.first?.transitionStart == Synth.time(10))
     }
 
-    @Test func streamOpeningOrEndingInBlackHasNoFade() {
+    @Test func openingInBlackIsNoFadeButEndingInBlackIs() {
         let frames = Synth.solid(0, 0, 0).times(4) + Synth.scene(1).times(6) + Synth.solid(0, 0, 0).times(4)
-        #expect(Synth.run(FadeDetector(), frames).isEmpty)
+        #expect(Synth.run(FadeDetector(), frames).map(\.time) == [Synth.time(10)])
+        #expect(Synth.run(FadeDetector(), Synth.solid(0, 0, 0).times(4) + Synth.scene(1).times(6)).isEmpty)
     }
 
     @Test func dissolveIsFoundAtItsMiddle() {
