@@ -57,6 +57,9 @@ struct Segment: ParsableCommand {
     @Option(help: "AdaptiveDetector ratio.")
     var adaptiveRatio: Double?
 
+    @Option(help: "Content score weights of hue, saturation, value and edges (PySceneDetect's default 1,1,1,0).")
+    var weights: String = "1,1,1,0"
+
     @Option(help: "Shortest event in seconds.")
     var minLength: String = "0.5"
 
@@ -108,6 +111,7 @@ struct Segment: ParsableCommand {
         if let end, MediaTime(parsing: end) == nil { throw ValidationError("cannot read --end '\(end)'") }
         _ = try detectorSet()
         _ = try outputFormats()
+        _ = try contentWeights()
         guard let m = MediaTime(parsing: minLength), m >= .zero else { throw ValidationError("cannot read --min-length '\(minLength)'") }
         guard let x = MediaTime(parsing: maxLength), x >= .zero else { throw ValidationError("cannot read --max-length '\(maxLength)'") }
         if thumbnails, out == nil { throw ValidationError("--thumbnails needs --out") }
@@ -125,6 +129,14 @@ struct Segment: ParsableCommand {
         return set
     }
 
+    private func contentWeights() throws -> ContentWeights {
+        let values = weights.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard values.count == 4, let w = values as? [Double], w.allSatisfy({ $0 >= 0 }), w.contains(where: { $0 > 0 }) else {
+            throw ValidationError("--weights takes four non-negative numbers h,s,v,edges, not all zero; got '\(weights)'")
+        }
+        return ContentWeights(hue: w[0], saturation: w[1], value: w[2], edges: w[3])
+    }
+
     private func outputFormats() throws -> [CaptionFormat] {
         try formats.split(separator: ",").map {
             guard let f = CaptionFormat(rawValue: $0.trimmingCharacters(in: .whitespaces)) else {
@@ -138,7 +150,8 @@ struct Segment: ParsableCommand {
     private var settings: [(String, String)] {
         [("fps", fps), ("width", String(width)), ("start", start ?? ""), ("end", end ?? ""), ("detectors", detectors),
          ("still", String(still)), ("threshold", threshold.map { String($0) } ?? ""),
-         ("adaptive_ratio", adaptiveRatio.map { String($0) } ?? ""), ("min_length", minLength),
+         ("adaptive_ratio", adaptiveRatio.map { String($0) } ?? ""),
+         ("weights", weights == "1,1,1,0" ? "" : weights), ("min_length", minLength),
          ("max_length", maxLength), ("gate", String(gate)), ("refine", refine ? "true" : ""),
          ("thumbnails", String(thumbnails))].filter { !$0.1.isEmpty }
     }
@@ -190,6 +203,7 @@ struct Segment: ParsableCommand {
         c.frameRate = frameRate
         if let threshold { c.contentThreshold = threshold }
         if let adaptiveRatio { c.adaptiveRatio = adaptiveRatio }
+        c.weights = try contentWeights()
         c.fuser.minimumLength = MediaTime(parsing: minLength)!
         let maximum = MediaTime(parsing: maxLength)!
         c.fuser.maximumLength = maximum > .zero ? maximum : nil
@@ -243,6 +257,7 @@ struct Segment: ParsableCommand {
     private func refineCuts(_ events: inout [Event], file: String, sampleTimes: [MediaTime], logger: Logger) throws {
         let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads, fast: true))
         let size = OutputSize(width: min(width, reader.info.displaySize.width))
+        let weights = try contentWeights()
         for i in events.indices.dropFirst() where events[i].kind == .cut {
             let cut = events[i].start
             // The sample before the cut: the last one earlier than it.
@@ -257,9 +272,10 @@ struct Segment: ParsableCommand {
             var previous: AnalyzedFrame?
             var best: (time: MediaTime, score: Double)?
             while let sample = try sampler.next() {
-                let frame = AnalyzedFrame(index: 0, time: sample.time, image: try reader.image(from: sample.frame, size: size))
+                let frame = AnalyzedFrame(index: 0, time: sample.time, image: try reader.image(from: sample.frame, size: size),
+                                          edges: weights.edges > 0)
                 if let previous {
-                    let score = contentScore(previous, frame)
+                    let score = contentScore(previous, frame, weights: weights)
                     if best.map({ score > $0.score }) ?? true { best = (sample.time, score) }
                 }
                 previous = frame
