@@ -56,6 +56,7 @@ public final class EventSegmenter {
     private var previous: AnalyzedFrame?
     private let motion: MotionDetector?
     private let semantic: SemanticNoveltyDetector
+    private var lastEmbeddingTime: MediaTime?
     private let flash: FlashFilter?
     private var records: [FrameRecord] = []
     private var lastTime: MediaTime?
@@ -111,6 +112,14 @@ public final class EventSegmenter {
 
     /// A per-frame embedding `[dim]` (the vision tower's pooled features) at a frame's time.
     public func process(embedding: [Float], at time: MediaTime) throws {
+        // The running mean restarts at every pixel-level boundary the embedding has passed, so it
+        // never spans a cut, whether embeddings come with the frames or after all of them.
+        if let last = lastEmbeddingTime, time <= last { throw SegmenterError.outOfOrder(time: time, previous: last) }
+        let since = lastEmbeddingTime
+        lastEmbeddingTime = time
+        if let since, candidates.contains(where: { $0.kind != .semantic && $0.kind != .motion && $0.time > since && $0.time <= time }) {
+            semantic.reset()
+        }
         if let b = try semantic.process(embedding: embedding, at: time) { candidates.append(b) }
     }
 
@@ -153,10 +162,7 @@ public final class EventSegmenter {
             accepted += flashable
         }
         candidates += accepted
-        // A new shot: the running embedding mean and the still-scene background start over.
-        if accepted.contains(where: { $0.kind != .motion }) {
-            semantic.reset()
-            motion?.reset()
-        }
+        // A new shot: the still-scene background starts over.
+        if accepted.contains(where: { $0.kind != .motion }) { motion?.reset() }
     }
 }

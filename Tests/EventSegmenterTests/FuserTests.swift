@@ -112,6 +112,24 @@ private func frames(_ ms: Int64, energy: (Int64) -> Double = { _ in 0 }) -> [Fra
         #expect(events.map(\.kind) == [.start, .fade, .dissolve])
     }
 
+    /// Embeddings after all frames: the running mean restarts at the pixel cut, so the second
+    /// shot's slowly drifting embeddings are judged against that shot alone.
+    @Test func embeddingsAddSemanticBoundariesAndRestartAtCuts() throws {
+        let s = EventSegmenter()
+        let frames = Synth.solid(200, 30, 30).times(12) + Synth.solid(30, 30, 200).times(12)
+        for (i, f) in frames.enumerated() { try s.process(f, at: Synth.time(i)) }
+        // Shot 1: [1, 0, 0]; shot 2: [0, 1, 0], then [0, 0, 1] from frame 18 (a new event
+        // inside the shot that no pixel detector sees).
+        for i in 0..<24 {
+            let e: [Float] = i < 12 ? [1, 0, 0] : (i < 18 ? [0, 1, 0] : [0, 0, 1])
+            try s.process(embedding: e, at: Synth.time(i))
+        }
+        let events = s.events()
+        #expect(events.map(\.start) == [Synth.time(0), Synth.time(12), Synth.time(18)])
+        #expect(events.map(\.kind) == [.start, .cut, .semantic])
+        #expect(throws: SegmenterError.self) { try s.process(embedding: [1, 0, 0], at: Synth.time(3)) }
+    }
+
     @Test func outOfOrderFramesThrow() throws {
         let s = EventSegmenter()
         try s.process(Synth.scene(1), at: Synth.time(2))
