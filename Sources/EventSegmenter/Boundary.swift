@@ -18,13 +18,13 @@ public enum BoundaryKind: String, Sendable, Codable, CaseIterable {
     /// No detector fired: the event was split at the maximum event length.
     case split
 
-    /// Which kind wins when candidates of several kinds are fused into one boundary (a fade
-    /// outranks the cuts its black frames cause).
+    /// Which kind wins when candidates of several kinds are fused into one boundary (a fade or
+    /// a dissolve outranks the cuts its frames cause: the dissolve test rejects hard cuts itself).
     var precedence: Int {
         switch self {
         case .fade: 6
-        case .cut: 5
-        case .dissolve: 4
+        case .dissolve: 5
+        case .cut: 4
         case .semantic: 3
         case .motion: 2
         case .split: 1

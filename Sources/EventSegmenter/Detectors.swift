@@ -30,10 +30,15 @@ public final class ContentDetector: FrameDetector {
     public func process(_ frame: AnalyzedFrame) -> [Boundary] {
         defer { previous = frame }
         guard let previous else { return [] }
-        lastScore = contentScore(previous, frame, weights: weights)
-        guard lastScore >= threshold else { return [] }
-        return [Boundary(time: frame.time, kind: .cut, confidence: confidence(strength: lastScore / threshold),
-                         score: lastScore, detector: name)]
+        return decide(frame.time, contentScore(previous, frame, weights: weights))
+    }
+
+    /// Decides on a score computed elsewhere (the segmenter shares one content score per frame).
+    func decide(_ time: MediaTime, _ score: Double) -> [Boundary] {
+        lastScore = score
+        guard score >= threshold else { return [] }
+        return [Boundary(time: time, kind: .cut, confidence: confidence(strength: score / threshold),
+                         score: score, detector: name)]
     }
 
     public func finish() -> [Boundary] { [] }
@@ -134,7 +139,7 @@ public final class AdaptiveDetector: FrameDetector {
 /// Fades to and from black or white, from the mean luma: a stretch of frames darker than
 /// `blackLevel` (or brighter than `whiteLevel`) between normal frames is one transition, and the
 /// boundary is its middle frame (PySceneDetect's ThresholdDetector with fade bias 0). A stream that
-/// starts or ends in black has no boundary there.
+/// starts in black has no boundary there; one that ends in black gets one where the black begins.
 public final class FadeDetector: FrameDetector {
     public let name = "fade"
     public let blackLevel: Double
@@ -173,9 +178,13 @@ public final class FadeDetector: FrameDetector {
                          detector: name)]
     }
 
-    /// A stream that ends in black has no boundary there.
+    /// A stream that fades out to black (or white) and stays there ends with a last, dark event:
+    /// a boundary at its first dark frame (PySceneDetect's ThresholdDetector adds the same
+    /// "final scene"); the fuser drops it when it is shorter than the minimum event length.
     public func finish() -> [Boundary] {
-        stretch = []
-        return []
+        defer { stretch = [] }
+        guard stretchAfterNormal, stretch.count >= 2 else { return [] }
+        return [Boundary(time: stretch[0], kind: .fade, confidence: 0.5, score: extreme, transitionStart: stretch[0],
+                         transitionEnd: stretch[0], detector: name)]
     }
 }

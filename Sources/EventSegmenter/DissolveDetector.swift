@@ -7,8 +7,9 @@ import DenseCore
 /// so a lighting change moves nothing): αᵢ = ⟨fᵢ − fₐ, fₜ − fₐ⟩ / |fₜ − fₐ|². A dissolve is a
 /// window whose ends differ (|fₜ − fₐ| ≥ `minimumDistance`), whose frames all sit close to the
 /// line (residual ≤ `maximumResidual` × |fₜ − fₐ|), whose α rises steadily (no step above
-/// `maximumStep`: that would be a hard cut, the content detectors' job) and that has at least two
-/// frames inside the blend. Camera motion and moving objects are not blends and fail the residual
+/// `maximumStep`: that would be a hard cut, the content detectors' job), that has at least two
+/// frames inside the blend, and whose change is spread over the picture (a tenth of the cells
+/// carry at most half of it: an object crossing a still scene is local). Camera motion and moving objects are not blends and fail the residual
 /// test. The boundary is the first frame with α ≥ ½; overlapping windows that pass report once,
 /// for the window whose ends differ most.
 public final class DissolveDetector: FrameDetector {
@@ -63,6 +64,10 @@ public final class DissolveDetector: FrameDetector {
         }
         let distance = dd.squareRoot()
         guard distance >= minimumDistance else { return nil }
+        // A new shot changes the whole picture; an object moving over a still, low-contrast
+        // scene changes a few cells a lot. Half the change in a tenth of the cells is local.
+        let squares = d.map { $0 * $0 }.sorted(by: >)
+        guard squares.prefix(max(1, squares.count / 10)).reduce(0, +) <= 0.5 * dd else { return nil }
         var alphas: [Float] = [0]
         var worst: Float = 0
         for f in frames.dropFirst().dropLast() {
@@ -92,6 +97,8 @@ public final class DissolveDetector: FrameDetector {
         let first = alphas.firstIndex { $0 > 0.15 }!
         let last = alphas.lastIndex { $0 < 0.85 }!
         let strength = Double(distance / minimumDistance) * Double(1 - worst / maximumResidual / 2)
+        // Barely past the distance and near the residual limit: a zoom or a slow pan, not a blend.
+        guard strength >= 0.8 else { return nil }
         return Boundary(time: frames[middle].time, kind: .dissolve, confidence: confidence(strength: strength),
                         score: Double(distance), transitionStart: frames[first].time,
                         transitionEnd: frames[last].time, detector: name)

@@ -33,7 +33,7 @@ public enum EventFuser {
     /// Candidates whose transitions (a cut's is its frame; a fade's its dark frames) come closer
     /// than `minimumLength` form one cluster, so the cuts at both ends of a fade's black frames
     /// join the fade. A cluster becomes one boundary at the
-    /// time of its highest-precedence kind (fade > cut > dissolve > semantic > motion), with the
+    /// time of its highest-precedence kind (fade > dissolve > cut > semantic > motion), with the
     /// noisy-or of the detectors' confidences (one detector per name counts, at its best).
     /// Clusters are then accepted strongest first, each at least `minimumLength` from every
     /// accepted one and from the stream's start and end.

@@ -51,8 +51,12 @@ public final class EventSegmenter {
     /// Candidates released so far (before fusion).
     public private(set) var candidates: [Boundary] = []
     private var detectors: [FrameDetector] = []
+    private var content: ContentDetector?
+    private var adaptive: AdaptiveDetector?
+    private var previous: AnalyzedFrame?
     private let motion: MotionDetector?
     private let semantic: SemanticNoveltyDetector
+    private var lastEmbeddingTime: MediaTime?
     private let flash: FlashFilter?
     private var records: [FrameRecord] = []
     private var lastTime: MediaTime?
@@ -61,11 +65,12 @@ public final class EventSegmenter {
         self.configuration = configuration
         let c = configuration
         let frames = { (seconds: Double) in max(1, Int((seconds * c.frameRate).rounded())) }
-        if c.detectors.contains(.content) { detectors.append(ContentDetector(threshold: c.contentThreshold, weights: c.weights)) }
+        // Content and adaptive share one content score per frame (`process`).
+        if c.detectors.contains(.content) { content = ContentDetector(threshold: c.contentThreshold, weights: c.weights) }
         if c.detectors.contains(.histogram) { detectors.append(HistogramDetector(threshold: c.histogramThreshold)) }
         if c.detectors.contains(.adaptive) {
-            detectors.append(AdaptiveDetector(ratio: c.adaptiveRatio, minimumScore: c.adaptiveMinimumScore,
-                                              window: c.adaptiveWindow, weights: c.weights))
+            adaptive = AdaptiveDetector(ratio: c.adaptiveRatio, minimumScore: c.adaptiveMinimumScore,
+                                        window: c.adaptiveWindow, weights: c.weights)
         }
         if c.detectors.contains(.fade) {
             detectors.append(FadeDetector(blackLevel: c.fadeBlackLevel, whiteLevel: c.fadeWhiteLevel))
@@ -94,6 +99,12 @@ public final class EventSegmenter {
         lastTime = frame.time
         frameCount += 1
         var found: [Boundary] = []
+        if let previous, content != nil || adaptive != nil {
+            let score = contentScore(previous, frame, weights: configuration.weights)
+            if let content { found += content.decide(frame.time, score) }
+            if let adaptive { found += adaptive.push(frame.time, score) }
+        }
+        previous = frame
         for d in detectors { found += d.process(frame) }
         records.append(FrameRecord(time: frame.time, energy: motion?.lastEnergy ?? 0))
         route(found, frame: frame)
@@ -101,6 +112,14 @@ public final class EventSegmenter {
 
     /// A per-frame embedding `[dim]` (the vision tower's pooled features) at a frame's time.
     public func process(embedding: [Float], at time: MediaTime) throws {
+        // The running mean restarts at every pixel-level boundary the embedding has passed, so it
+        // never spans a cut, whether embeddings come with the frames or after all of them.
+        if let last = lastEmbeddingTime, time <= last { throw SegmenterError.outOfOrder(time: time, previous: last) }
+        let since = lastEmbeddingTime
+        lastEmbeddingTime = time
+        if let since, candidates.contains(where: { $0.kind != .semantic && $0.kind != .motion && $0.time > since && $0.time <= time }) {
+            semantic.reset()
+        }
         if let b = try semantic.process(embedding: embedding, at: time) { candidates.append(b) }
     }
 
@@ -111,7 +130,7 @@ public final class EventSegmenter {
     /// - Parameter end: the end of the stream; default the last frame's time plus the typical
     ///   frame interval.
     public func events(end: MediaTime? = nil) -> [Event] {
-        var found: [Boundary] = []
+        var found: [Boundary] = adaptive?.finish() ?? []
         for d in detectors { found += d.finish() }
         route(found, frame: nil)
         if let flash { candidates += flash.finish() }
@@ -135,15 +154,15 @@ public final class EventSegmenter {
 
     private func route(_ found: [Boundary], frame: AnalyzedFrame?) {
         let flashable = found.filter { $0.kind == .cut || $0.kind == .fade }
-        let rest = found.filter { $0.kind != .cut && $0.kind != .fade }
-        candidates += rest
-        if !rest.isEmpty { semantic.reset() }
-        guard let flash else {
-            candidates += flashable
-            if !flashable.isEmpty { semantic.reset() }
-            return
+        var accepted = found.filter { $0.kind != .cut && $0.kind != .fade }
+        if let flash {
+            if let frame { accepted += flash.observe(frame) }
+            for b in flashable { flash.submit(b) }
+        } else {
+            accepted += flashable
         }
-        if let frame { candidates += flash.observe(frame) }
-        for b in flashable { flash.submit(b) }
+        candidates += accepted
+        // A new shot: the still-scene background starts over.
+        if accepted.contains(where: { $0.kind != .motion }) { motion?.reset() }
     }
 }

@@ -46,22 +46,34 @@ public struct AnalyzedFrame: Sendable {
         var s = [UInt8](repeating: 0, count: n)
         var v = [UInt8](repeating: 0, count: n)
         var y = [UInt8](repeating: 0, count: n)
-        var histogram = [Float](repeating: 0, count: Self.lumaBins)
+        var counts = [Int32](repeating: 0, count: Self.lumaBins)
         var lumaSum = 0
         image.pixels.withUnsafeBufferPointer { px in
-            for i in 0..<n {
-                let r = Int(px[3 * i]), g = Int(px[3 * i + 1]), b = Int(px[3 * i + 2])
-                let (hh, ss, vv) = hsv(r, g, b)
-                h[i] = hh
-                s[i] = ss
-                v[i] = vv
-                let l = (77 * r + 150 * g + 29 * b + 128) >> 8
-                y[i] = UInt8(l)
-                lumaSum += l
-                histogram[l * Self.lumaBins / 256] += 1
+            reciprocals.withUnsafeBufferPointer { inv in
+            h.withUnsafeMutableBufferPointer { hp in
+                s.withUnsafeMutableBufferPointer { sp in
+                    v.withUnsafeMutableBufferPointer { vp in
+                        y.withUnsafeMutableBufferPointer { yp in
+                            counts.withUnsafeMutableBufferPointer { hist in
+                                for i in 0..<n {
+                                    let r = Int(px[3 * i]), g = Int(px[3 * i + 1]), b = Int(px[3 * i + 2])
+                                    let (hh, ss, vv) = hsvBranchless(r, g, b, reciprocals: inv)
+                                    hp[i] = hh
+                                    sp[i] = ss
+                                    vp[i] = vv
+                                    let l = (77 &* r &+ 150 &* g &+ 29 &* b &+ 128) >> 8
+                                    yp[i] = UInt8(truncatingIfNeeded: l)
+                                    lumaSum &+= l
+                                    hist[l >> 2] += 1  // 64 bins of 4 levels
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             }
         }
-        for i in histogram.indices { histogram[i] /= Float(n) }
+        let histogram = counts.map { Float($0) / Float(n) }
         hue = h
         saturation = s
         value = v
@@ -73,8 +85,10 @@ public struct AnalyzedFrame: Sendable {
         gridWidth = max(1, width / block)
         gridHeight = max(1, height / block)
         grid = blockMeans(y, width: width, height: height, gridWidth: gridWidth, gridHeight: gridHeight)
+        // The signature averages the grid (≥ 16×9 cells when the frame is ≥ 64 wide) rather than
+        // the pixels again: one pass over the frame is enough.
         var sig = blockMeans(
-            y, width: width, height: height, gridWidth: Self.signatureSize.width,
+            grid, width: gridWidth, height: gridHeight, gridWidth: Self.signatureSize.width,
             gridHeight: Self.signatureSize.height)
         let mean = sig.reduce(0, +) / Float(sig.count)
         var norm: Float = 0
@@ -89,38 +103,94 @@ public struct AnalyzedFrame: Sendable {
     }
 }
 
-/// OpenCV's `COLOR_RGB2HSV` for 8-bit images: H = hue°/2, S = 255·(max−min)/max, V = max.
+/// `hsv` with selects instead of branches (the hot loop of frame analysis); tested equal to it.
 @inline(__always)
+func hsvBranchless(_ r: Int, _ g: Int, _ b: Int, reciprocals inv: UnsafeBufferPointer<Int>) -> (UInt8, UInt8, UInt8) {
+    let mx = max(r, g, b), mn = min(r, g, b)
+    let delta = mx &- mn
+    let isR = mx == r, isG = mx == g
+    let numerator = isR ? g &- b : (isG ? b &- r : r &- g)
+    let base = isR ? 0 : (isG ? 60 : 120)
+    // Truncate toward zero, as OpenCV's float-to-int of hue does: divide the magnitude.
+    let sign = numerator >> 63
+    let quotient = (((numerator ^ sign) &- sign) &* 30 &* inv[delta]) >> 24
+    var h = base &+ ((quotient ^ sign) &- sign)
+    h &+= (h >> 63) & 180
+    h = delta == 0 ? 0 : min(h, 179)
+    let s = (255 &* delta &* inv[mx] &+ (1 << 23)) >> 24
+    return (UInt8(truncatingIfNeeded: h), UInt8(truncatingIfNeeded: min(s, 255)), UInt8(truncatingIfNeeded: mx))
+}
+
+/// ⌈2²⁴/d⌉ for d in 1…255 (index 0 unused): per-pixel HSV in fixed point, without division
+/// (exact for the quotients HSV needs: numerators below 2¹⁶, so the error stays under 2⁻⁸).
+private let reciprocals: [Int] = (0..<256).map { $0 == 0 ? 0 : (1 << 24) / $0 + 1 }
+
+/// OpenCV's `COLOR_RGB2HSV` for 8-bit images: H = hue°/2, S = 255·(max−min)/max, V = max
+/// (H truncated toward zero, S rounded: within one level of OpenCV's integer path).
 func hsv(_ r: Int, _ g: Int, _ b: Int) -> (UInt8, UInt8, UInt8) {
+    reciprocals.withUnsafeBufferPointer { hsv(r, g, b, reciprocals: $0) }
+}
+
+@inline(__always)
+func hsv(_ r: Int, _ g: Int, _ b: Int, reciprocals inv: UnsafeBufferPointer<Int>) -> (UInt8, UInt8, UInt8) {
     let mx = max(r, g, b), mn = min(r, g, b)
     let delta = mx - mn
-    if delta == 0 { return (0, 0, UInt8(mx)) }
-    let s = (255 * delta + mx / 2) / mx
-    var h: Int
+    if delta == 0 { return (0, 0, UInt8(truncatingIfNeeded: mx)) }
+    let s = (255 &* delta &* inv[mx] &+ (1 << 23)) >> 24
+    let scale = 30 &* inv[delta]
+    let numerator: Int, base: Int
     if mx == r {
-        h = 30 * (g - b) / delta
+        (numerator, base) = (g &- b, 0)
     } else if mx == g {
-        h = 60 + 30 * (b - r) / delta
+        (numerator, base) = (b &- r, 60)
     } else {
-        h = 120 + 30 * (r - g) / delta
+        (numerator, base) = (r &- g, 120)
     }
-    if h < 0 { h += 180 }
-    return (UInt8(min(h, 179)), UInt8(s), UInt8(mx))
+    let quotient = (abs(numerator) &* scale) >> 24
+    var h = base &+ (numerator < 0 ? -quotient : quotient)
+    if h < 0 { h &+= 180 }
+    return (UInt8(truncatingIfNeeded: min(h, 179)), UInt8(truncatingIfNeeded: min(s, 255)), UInt8(truncatingIfNeeded: mx))
 }
 
 /// `[gridHeight, gridWidth]` means of `[height, width]` luma over equal blocks (the remainder
 /// rows and columns go to the last block).
-func blockMeans(_ y: [UInt8], width: Int, height: Int, gridWidth: Int, gridHeight: Int) -> [Float] {
+func blockMeans<T: BinaryInteger>(_ y: [T], width: Int, height: Int, gridWidth: Int, gridHeight: Int) -> [Float] {
     var sums = [Float](repeating: 0, count: gridWidth * gridHeight)
     var counts = [Float](repeating: 0, count: gridWidth * gridHeight)
+    let column = (0..<width).map { min(gridWidth - 1, $0 * gridWidth / width) }
+    var rowSums = [Int](repeating: 0, count: gridWidth)
+    var rowCounts = [Int](repeating: 0, count: gridWidth)
+    for col in 0..<width { rowCounts[column[col]] += 1 }
     y.withUnsafeBufferPointer { p in
-        for row in 0..<height {
-            let gy = min(gridHeight - 1, row * gridHeight / height)
-            for col in 0..<width {
-                let gx = min(gridWidth - 1, col * gridWidth / width)
-                sums[gy * gridWidth + gx] += Float(p[row * width + col])
-                counts[gy * gridWidth + gx] += 1
+        column.withUnsafeBufferPointer { cx in
+            rowSums.withUnsafeMutableBufferPointer { acc in
+                for row in 0..<height {
+                    let gy = min(gridHeight - 1, row * gridHeight / height)
+                    for k in 0..<gridWidth { acc[k] = 0 }
+                    let base = row * width
+                    for col in 0..<width { acc[cx[col]] &+= Int(truncatingIfNeeded: p[base + col]) }
+                    for k in 0..<gridWidth {
+                        sums[gy * gridWidth + k] += Float(acc[k])
+                        counts[gy * gridWidth + k] += Float(rowCounts[k])
+                    }
+                }
             }
+        }
+    }
+    for i in sums.indices { sums[i] /= max(1, counts[i]) }
+    return sums
+}
+
+/// The same over a Float grid.
+func blockMeans(_ y: [Float], width: Int, height: Int, gridWidth: Int, gridHeight: Int) -> [Float] {
+    var sums = [Float](repeating: 0, count: gridWidth * gridHeight)
+    var counts = [Float](repeating: 0, count: gridWidth * gridHeight)
+    for row in 0..<height {
+        let gy = min(gridHeight - 1, row * gridHeight / height)
+        for col in 0..<width {
+            let k = gy * gridWidth + min(gridWidth - 1, col * gridWidth / width)
+            sums[k] += y[row * width + col]
+            counts[k] += 1
         }
     }
     for i in sums.indices { sums[i] /= max(1, counts[i]) }
@@ -175,7 +245,18 @@ func meanAbsoluteDifference(_ a: [UInt8], _ b: [UInt8]) -> Double {
     var total = 0
     a.withUnsafeBufferPointer { pa in
         b.withUnsafeBufferPointer { pb in
-            for i in 0..<pa.count { total += abs(Int(pa[i]) - Int(pb[i])) }
+            // Blocks of 4096 fit a UInt32 sum of differences, which vectorises.
+            var start = 0
+            while start < pa.count {
+                let end = min(pa.count, start + 4096)
+                var block: UInt32 = 0
+                for i in start..<end {
+                    let x = Int16(pa[i]) &- Int16(pb[i])
+                    block &+= UInt32(truncatingIfNeeded: x < 0 ? 0 &- x : x)
+                }
+                total += Int(block)
+                start = end
+            }
         }
     }
     return Double(total) / Double(a.count)

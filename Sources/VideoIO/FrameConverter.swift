@@ -57,7 +57,8 @@ final class FrameConverter {
     }
 
     /// - Returns: `[height, width, 3]` RGB in display orientation.
-    func convert(_ frame: UnsafeMutablePointer<AVFrame>, info: VideoInfo, size: OutputSize) throws -> RGBImage {
+    /// - Parameter fast: area averaging instead of bicubic (for small analysis frames).
+    func convert(_ frame: UnsafeMutablePointer<AVFrame>, info: VideoInfo, size: OutputSize, fast: Bool = false) throws -> RGBImage {
         let f = frame.pointee
         guard f.width > 0, f.height > 0, f.format >= 0 else {
             throw ConversionError(message: "decoded frame has no picture")
@@ -75,7 +76,8 @@ final class FrameConverter {
         let (sw, sh) = turns % 2 == 1 ? (out.height, out.width) : (out.width, out.height)
         let source = AVPixelFormat(rawValue: f.format)
         context = sws_getCachedContext(
-            context, f.width, f.height, source, Int32(sw), Int32(sh), AV_PIX_FMT_RGB24, SWS_BICUBIC, nil, nil, nil)
+            context, f.width, f.height, source, Int32(sw), Int32(sh), AV_PIX_FMT_RGB24, fast ? SWS_AREA : SWS_BICUBIC, nil, nil,
+            nil)
         guard let sws = context else {
             throw ConversionError(message: "cannot convert \(pixelFormatName(source)) \(f.width)x\(f.height) to RGB \(sw)x\(sh)")
         }

@@ -12,10 +12,16 @@ public struct DecodeOptions: Sendable, Equatable {
     /// Decode key frames only, using the decoder's skip-frame setting: non-key frames are never
     /// decoded (their packets are still read from the file).
     public var keyframesOnly: Bool
+    /// Trade picture quality for speed: no in-loop deblocking, the codec's non-compliant
+    /// speed-ups (`AV_CODEC_FLAG2_FAST`) and area-averaging instead of bicubic scaling. Blocking artefacts stay in the frames (and drift
+    /// through the references until the next key frame): fine for boundary detection on small
+    /// frames, wrong for anything shown or captioned.
+    public var fast: Bool
 
-    public init(threads: Int = 0, keyframesOnly: Bool = false) {
+    public init(threads: Int = 0, keyframesOnly: Bool = false, fast: Bool = false) {
         self.threads = threads
         self.keyframesOnly = keyframesOnly
+        self.fast = fast
     }
 }
 
@@ -121,6 +127,10 @@ public final class VideoReader {
             ctx.pointee.thread_count = Int32(max(0, options.threads))
             ctx.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
             if options.keyframesOnly { ctx.pointee.skip_frame = AVDISCARD_NONKEY }
+            if options.fast {
+                ctx.pointee.skip_loop_filter = AVDISCARD_ALL
+                ctx.pointee.flags2 |= AV_CODEC_FLAG2_FAST
+            }
             rc = avcodec_open2(ctx, decoder, nil)
         }
         if rc < 0 {
@@ -271,7 +281,7 @@ public final class VideoReader {
     /// and rotation applied).
     public func image(from frame: VideoFrame, size: OutputSize = OutputSize()) throws -> RGBImage {
         do {
-            return try converter.convert(frame.frame, info: info, size: size)
+            return try converter.convert(frame.frame, info: info, size: size, fast: options.fast)
         } catch let error as ConversionError {
             throw VideoError(.undecodable, path: info.path, reason: error.message)
         }

@@ -57,6 +57,9 @@ struct Segment: ParsableCommand {
     @Option(help: "AdaptiveDetector ratio.")
     var adaptiveRatio: Double?
 
+    @Option(help: "Content score weights of hue, saturation, value and edges (PySceneDetect's default 1,1,1,0).")
+    var weights: String = "1,1,1,0"
+
     @Option(help: "Shortest event in seconds.")
     var minLength: String = "0.5"
 
@@ -65,6 +68,9 @@ struct Segment: ParsableCommand {
 
     @Flag(help: "Keep long still stretches whole and mark them skippable instead of splitting them.")
     var gate = false
+
+    @Flag(help: "Move each hard cut to the exact frame: decode the frames between the two samples around it.")
+    var refine = false
 
     @Flag(help: "Write a PNG of each event's keyframe (needs --out).")
     var thumbnails = false
@@ -105,6 +111,7 @@ struct Segment: ParsableCommand {
         if let end, MediaTime(parsing: end) == nil { throw ValidationError("cannot read --end '\(end)'") }
         _ = try detectorSet()
         _ = try outputFormats()
+        _ = try contentWeights()
         guard let m = MediaTime(parsing: minLength), m >= .zero else { throw ValidationError("cannot read --min-length '\(minLength)'") }
         guard let x = MediaTime(parsing: maxLength), x >= .zero else { throw ValidationError("cannot read --max-length '\(maxLength)'") }
         if thumbnails, out == nil { throw ValidationError("--thumbnails needs --out") }
@@ -122,14 +129,24 @@ struct Segment: ParsableCommand {
         return set
     }
 
+    private func contentWeights() throws -> ContentWeights {
+        let values = weights.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard values.count == 4, let w = values as? [Double], w.allSatisfy({ $0 >= 0 }), w.contains(where: { $0 > 0 }) else {
+            throw ValidationError("--weights takes four non-negative numbers h,s,v,edges, not all zero; got '\(weights)'")
+        }
+        return ContentWeights(hue: w[0], saturation: w[1], value: w[2], edges: w[3])
+    }
+
     private func outputFormats() throws -> [CaptionFormat] { try parseFormats(formats) }
 
     /// The settings recorded in every output (and compared to skip finished inputs).
     private var settings: [(String, String)] {
         [("fps", fps), ("width", String(width)), ("start", start ?? ""), ("end", end ?? ""), ("detectors", detectors),
          ("still", String(still)), ("threshold", threshold.map { String($0) } ?? ""),
-         ("adaptive_ratio", adaptiveRatio.map { String($0) } ?? ""), ("min_length", minLength),
-         ("max_length", maxLength), ("gate", String(gate)), ("thumbnails", String(thumbnails))]
+         ("adaptive_ratio", adaptiveRatio.map { String($0) } ?? ""),
+         ("weights", weights == "1,1,1,0" ? "" : weights), ("min_length", minLength),
+         ("max_length", maxLength), ("gate", String(gate)), ("refine", refine ? "true" : ""),
+         ("thumbnails", String(thumbnails))].filter { !$0.1.isEmpty }
     }
 
     func run() throws {
@@ -183,6 +200,7 @@ struct Segment: ParsableCommand {
         c.frameRate = frameRate
         if let threshold { c.contentThreshold = threshold }
         if let adaptiveRatio { c.adaptiveRatio = adaptiveRatio }
+        c.weights = try contentWeights()
         c.fuser.minimumLength = MediaTime(parsing: minLength)!
         let maximum = MediaTime(parsing: maxLength)!
         c.fuser.maximumLength = maximum > .zero ? maximum : nil
@@ -191,7 +209,8 @@ struct Segment: ParsableCommand {
     }
 
     private func segment(_ file: String, logger: Logger) throws -> (CaptionDocument, damaged: Bool) {
-        let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads))
+        // Detection looks at small frames: skipping deblocking costs nothing it can see.
+        let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads, fast: true))
         let info = reader.info
         let window = TimeWindow(start: start.flatMap(MediaTime.init(parsing:)), end: end.flatMap(MediaTime.init(parsing:)))
         let policy: SamplingPolicy = fps == "all" ? .every : .rate(Rational(parsing: fps)!)
@@ -201,19 +220,26 @@ struct Segment: ParsableCommand {
         let size = OutputSize(width: min(width, info.displaySize.width))
         let progress = ProgressBar(label: stem(of: file))
         var last: MediaTime?
+        var sampleTimes: [MediaTime] = []
+        // Decoding and analysis overlap: this thread decodes and scales frame k + 1 while
+        // `analysis` analyses frame k (frames stay in order: one serial queue).
+        let analysis = PipelinedAnalysis(segmenter)
         while let sample = try sampler.next() {
             if sample.repeatsPrevious { continue }
-            try segmenter.process(try reader.image(from: sample.frame, size: size), at: sample.time)
+            try analysis.submit(try reader.image(from: sample.frame, size: size), at: sample.time)
             last = sample.time
-            progress.update(sampler.progress, detail: "\(segmenter.frameCount) frames")
+            if refine { sampleTimes.append(sample.time) }
+            progress.update(sampler.progress, detail: "\(analysis.submitted) frames")
         }
+        try analysis.drain()
         progress.finish()
         guard last != nil else { throw VideoError(.undecodable, path: file, reason: "no frame in the range") }
         var streamEnd = info.endTime
         if let e = window.end, streamEnd.map({ e < $0 }) ?? true { streamEnd = e }
         if let e = streamEnd, let l = last, e <= l { streamEnd = nil }
         if reader.report.truncatedAt != nil { streamEnd = nil }
-        let events = segmenter.events(end: streamEnd)
+        var events = segmenter.events(end: streamEnd)
+        if refine && fps != "all" { try refineCuts(&events, file: file, sampleTimes: sampleTimes, logger: logger) }
         logger.info("\(file): \(segmenter.frameCount) frames, \(events.count) events")
         var document = CaptionDocument(
             video: VideoMetadata(path: file, duration: info.duration, width: info.displaySize.width,
@@ -223,5 +249,81 @@ struct Segment: ParsableCommand {
             document.thumbnails = try keyframeThumbnails(file, events: events, width: thumbnailWidth, threads: threads, logger: logger)
         }
         return (document, warnAboutDamage(file, report: reader.report))
+    }
+
+    /// Moves each cut from the sample that first showed it to the frame with the largest content
+    /// change among the frames after the sample before it.
+    private func refineCuts(_ events: inout [Event], file: String, sampleTimes: [MediaTime], logger: Logger) throws {
+        let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads, fast: true))
+        let size = OutputSize(width: min(width, reader.info.displaySize.width))
+        let weights = try contentWeights()
+        for i in events.indices.dropFirst() where events[i].kind == .cut {
+            let cut = events[i].start
+            // The sample before the cut: the last one earlier than it.
+            var lo = 0, hi = sampleTimes.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if sampleTimes[mid] < cut { lo = mid + 1 } else { hi = mid }
+            }
+            guard lo > 0 else { continue }
+            let window = TimeWindow(start: sampleTimes[lo - 1], end: cut + MediaTime(Rational(1, 1_000_000)))
+            let sampler = try FrameSampler(reader: reader, policy: .every, window: window, logger: logger)
+            var previous: AnalyzedFrame?
+            var best: (time: MediaTime, score: Double)?
+            while let sample = try sampler.next() {
+                let frame = AnalyzedFrame(index: 0, time: sample.time, image: try reader.image(from: sample.frame, size: size),
+                                          edges: weights.edges > 0)
+                if let previous {
+                    let score = contentScore(previous, frame, weights: weights)
+                    if best.map({ score > $0.score }) ?? true { best = (sample.time, score) }
+                }
+                previous = frame
+            }
+            guard let best, best.time > events[i - 1].start, best.time < events[i].end else { continue }
+            events[i].start = best.time
+            events[i - 1].end = best.time
+            if events[i - 1].keyframe >= best.time { events[i - 1].keyframe = events[i - 1].start }
+        }
+    }
+}
+
+/// Runs `EventSegmenter.process` on a serial background queue, at most `depth` frames behind
+/// the caller, and hands back the first error.
+final class PipelinedAnalysis: @unchecked Sendable {
+    // The segmenter is touched only on `queue` until `drain` returns.
+    private let segmenter: EventSegmenter
+    private let queue = DispatchQueue(label: "densecap.segment.analysis")
+    private let slots: DispatchSemaphore
+    private let lock = NSLock()
+    private var failure: Error?
+    private(set) var submitted = 0
+
+    init(_ segmenter: EventSegmenter, depth: Int = 4) {
+        self.segmenter = segmenter
+        slots = DispatchSemaphore(value: depth)
+    }
+
+    func submit(_ image: RGBImage, at time: MediaTime) throws {
+        try rethrow()
+        slots.wait()
+        submitted += 1
+        queue.async {
+            defer { self.slots.signal() }
+            do {
+                try self.segmenter.process(image, at: time)
+            } catch {
+                self.lock.withLock { if self.failure == nil { self.failure = error } }
+            }
+        }
+    }
+
+    /// Waits for every submitted frame.
+    func drain() throws {
+        queue.sync {}
+        try rethrow()
+    }
+
+    private func rethrow() throws {
+        if let error = lock.withLock({ failure }) { throw error }
     }
 }

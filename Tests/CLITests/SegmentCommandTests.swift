@@ -28,6 +28,17 @@ let threeColours: String = {
         #expect(events.last?["end_exact"] as? String == "6")
     }
 
+    /// At 0.7 fps the frames that answer the samples are 0, 1.5, 2.9, 4.3 and 5.8 s; --refine
+    /// finds the cuts at 2 and 4 s. (Red → blue scores 40: PySceneDetect's threshold 27 is needed
+    /// with so few frames for the adaptive ratio to see it.)
+    @Test func refineMovesCutsToTheExactFrame() throws {
+        let coarse = try json(try densecap("segment", threeColours, "--fps", "0.7", "--threshold", "27", "-q").stdoutData)
+        let fine = try json(try densecap("segment", threeColours, "--fps", "0.7", "--threshold", "27", "--refine", "-q").stdoutData)
+        let starts = { (o: [String: Any]) in (o["events"] as? [[String: Any]])?.map { $0["start_exact"] as? String } }
+        #expect(starts(coarse) == ["0", "29/10", "43/10"])
+        #expect(starts(fine) == ["0", "2", "4"])
+    }
+
     @Test func filesThumbnailsAndResume() throws {
         let out = temporaryFolder("segment")
         let r = try densecap("segment", threeColours, "--out", out, "--thumbnails", "--formats", "json,csv,srt,vtt,activitynet,html")

@@ -15,6 +15,22 @@ import Testing
         #expect([Int(h), Int(s), Int(v)] == [expected.0, expected.1, expected.2])
     }
 
+    /// The branch-free HSV of the analysis loop against the plain one, on every 5th RGB triple.
+    @Test func branchlessHSVMatchesPlain() {
+        let inv: [Int] = (0..<256).map { $0 == 0 ? 0 : (1 << 24) / $0 + 1 }
+        inv.withUnsafeBufferPointer { p in
+            var mismatches = 0
+            for r in stride(from: 0, to: 256, by: 5) {
+                for g in stride(from: 0, to: 256, by: 5) {
+                    for b in stride(from: 0, to: 256, by: 5) where hsv(r, g, b, reciprocals: p) != hsvBranchless(r, g, b, reciprocals: p) {
+                        mismatches += 1
+                    }
+                }
+            }
+            #expect(mismatches == 0)
+        }
+    }
+
     @Test func scoresOfIdenticalAndDifferentFrames() {
         let f = Synth.analyzed([Synth.solid(255, 0, 0), Synth.solid(255, 0, 0), Synth.solid(0, 0, 255)])
         #expect(contentScore(f[0], f[1]) == 0)
@@ -80,9 +96,10 @@ import Testing
         #expect(found.first?.transitionStart == Synth.time(10))
     }
 
-    @Test func streamOpeningOrEndingInBlackHasNoFade() {
+    @Test func openingInBlackIsNoFadeButEndingInBlackIs() {
         let frames = Synth.solid(0, 0, 0).times(4) + Synth.scene(1).times(6) + Synth.solid(0, 0, 0).times(4)
-        #expect(Synth.run(FadeDetector(), frames).isEmpty)
+        #expect(Synth.run(FadeDetector(), frames).map(\.time) == [Synth.time(10)])
+        #expect(Synth.run(FadeDetector(), Synth.solid(0, 0, 0).times(4) + Synth.scene(1).times(6)).isEmpty)
     }
 
     @Test func dissolveIsFoundAtItsMiddle() {
@@ -102,6 +119,10 @@ import Testing
         #expect(Synth.run(DissolveDetector(span: 6), moving).isEmpty)
         let ramp = (0..<20).map { Synth.scaled(a, 0.5 + Double($0) / 20) }
         #expect(Synth.run(DissolveDetector(span: 6), ramp).isEmpty)
+        // A bright figure crossing a dark, low-contrast scene (a surveillance camera at dusk).
+        let dusk = Synth.scaled(a, 0.25)
+        let figure = (0..<20).map { Synth.square(on: dusk, x: $0 * 3, y: 10, size: 12, colour: (230, 200, 60)) }
+        #expect(Synth.run(DissolveDetector(span: 6), figure).isEmpty)
     }
 }
 
@@ -125,11 +146,13 @@ import Testing
 
     @Test func lightingChangeIsNotAnEvent() {
         var rng = SplitMix64(seed: 12)
-        // Brightness ramps from 60 % to 120 % over 10 s, then a sudden +15 % step.
-        let frames = (0..<160).map { i -> RGBImage in
+        // Brightness ramps from 60 % to 120 % over 10 s, then steps by +15 % and then by +20 levels.
+        let frames = (0..<200).map { i -> RGBImage in
             let t = Double(i) / 4
             let gain = t < 10 ? 0.6 : (t < 20 ? 0.6 + 0.6 * (t - 10) / 10 : (t < 30 ? 1.2 : 1.35))
-            return Synth.noisy(Synth.scaled(Synth.scene(5), gain), amplitude: 5, rng: &rng)
+            var image = Synth.scaled(Synth.scene(5), gain)
+            if t >= 40 { image = RGBImage(width: image.width, height: image.height, pixels: image.pixels.map { UInt8(min(255, Int($0) + 20)) }) }
+            return Synth.noisy(image, amplitude: 5, rng: &rng)
         }
         #expect(Synth.run(MotionDetector(), frames).isEmpty)
     }

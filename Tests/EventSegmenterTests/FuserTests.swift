@@ -22,7 +22,9 @@ private func frames(_ ms: Int64, energy: (Int64) -> Double = { _ in 0 }) -> [Fra
 
     @Test(arguments: [
         Case(name: "empty", candidates: [], expected: []),
-        Case(name: "close candidates fuse, the cut wins", candidates: [b(5000, .dissolve, 0.6), b(5250, .cut, 0.5)],
+        Case(name: "close candidates fuse, the dissolve wins", candidates: [b(5000, .dissolve, 0.6), b(5250, .cut, 0.5)],
+             expected: [(5000, .dissolve)]),
+        Case(name: "close candidates fuse, the cut wins over motion", candidates: [b(5000, .motion, 0.9), b(5250, .cut, 0.5)],
              expected: [(5250, .cut)]),
         Case(name: "too close to the start or end", candidates: [b(250, .cut, 1), b(9750, .cut, 1)], expected: []),
         Case(name: "strongest first keeps the stronger of two", candidates: [b(4000, .cut, 0.9), b(4600, .motion, 0.5)],
@@ -108,6 +110,24 @@ private func frames(_ ms: Int64, energy: (Int64) -> Double = { _ in 0 }) -> [Fra
         let dissolve = (1...5).map { Synth.blend(b, c, Double($0) / 6) }
         let events = try Synth.segment(a.times(10) + fade + b.times(10) + dissolve + c.times(10))
         #expect(events.map(\.kind) == [.start, .fade, .dissolve])
+    }
+
+    /// Embeddings after all frames: the running mean restarts at the pixel cut, so the second
+    /// shot's slowly drifting embeddings are judged against that shot alone.
+    @Test func embeddingsAddSemanticBoundariesAndRestartAtCuts() throws {
+        let s = EventSegmenter()
+        let frames = Synth.solid(200, 30, 30).times(12) + Synth.solid(30, 30, 200).times(12)
+        for (i, f) in frames.enumerated() { try s.process(f, at: Synth.time(i)) }
+        // Shot 1: [1, 0, 0]; shot 2: [0, 1, 0], then [0, 0, 1] from frame 18 (a new event
+        // inside the shot that no pixel detector sees).
+        for i in 0..<24 {
+            let e: [Float] = i < 12 ? [1, 0, 0] : (i < 18 ? [0, 1, 0] : [0, 0, 1])
+            try s.process(embedding: e, at: Synth.time(i))
+        }
+        let events = s.events()
+        #expect(events.map(\.start) == [Synth.time(0), Synth.time(12), Synth.time(18)])
+        #expect(events.map(\.kind) == [.start, .cut, .semantic])
+        #expect(throws: SegmenterError.self) { try s.process(embedding: [1, 0, 0], at: Synth.time(3)) }
     }
 
     @Test func outOfOrderFramesThrow() throws {
