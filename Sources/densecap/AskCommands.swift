@@ -19,37 +19,9 @@ extension ModelOptions {
     }
 }
 
-/// Generation settings shared by the commands that answer about media.
-struct AnswerOptions: ParsableArguments {
-    @Option(help: "Stop after this many new tokens.")
-    var maxNewTokens = 256
-
-    @Option(help: "Sampling temperature; 0 is greedy (the reference's default).")
-    var temperature: Float = 0
-
-    @Option(help: "Nucleus sampling mass (with --temperature > 0).")
-    var topP: Float = 1
-
-    @Option(help: "Seed for sampling.")
-    var seed: UInt64 = 0
-
-    @Option(help: "System prompt (default: the template's).")
-    var system: String?
-
-    func validate() throws {
-        guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive") }
-        guard temperature >= 0 else { throw ValidationError("--temperature must not be negative") }
-        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
-    }
-
-    func generation(stops: Set<Int>) -> GenerationOptions {
-        GenerationOptions(maxNewTokens: maxNewTokens, temperature: temperature, topP: topP, seed: seed, stopTokens: stops)
-    }
-}
-
 /// Loads the checkpoint, answers, streams the text to stdout and timings to stderr.
 private func answer(
-    media: () throws -> [Media], question: String, modelOptions: ModelOptions, answerOptions: AnswerOptions, logger: Logger
+    media: () throws -> [Media], question: String, modelOptions: ModelOptions, generation: GenerationArguments, logger: Logger
 ) async throws {
     Numerics.setThreads(modelOptions.threads)
     let directory = try await modelOptions.checkpointDirectory(logger: logger)
@@ -62,12 +34,12 @@ private func answer(
     var firstTokenAt: Date?
     var stream = StreamingDecoder(tokenizer: model.tokenizer, skipSpecialTokens: true)
     var text = ""
-    let prompt = try model.promptEmbeddings(text: question, media: items, system: answerOptions.system)
-    if model.llm.exceedsContext(promptLength: prompt.shape[0], maxNewTokens: answerOptions.maxNewTokens) {
-        logger.warning("\(prompt.shape[0]) prompt embeddings + \(answerOptions.maxNewTokens) new tokens exceed the \(model.llm.config.maxPositionEmbeddings) positions the model was trained for; answers may degrade")
+    let prompt = try model.promptEmbeddings(text: question, media: items, system: generation.system)
+    if model.llm.exceedsContext(promptLength: prompt.shape[0], maxNewTokens: generation.maxNewTokens) {
+        logger.warning("\(prompt.shape[0]) prompt embeddings + \(generation.maxNewTokens) new tokens exceed the \(model.llm.config.maxPositionEmbeddings) positions the model was trained for; answers may degrade")
     }
     let output = try model.llm.generate(
-        prompt: prompt, options: answerOptions.generation(stops: model.stopTokens), allowed: model.llm.vocabularyRows
+        prompt: prompt, options: generation.options(stops: model.stopTokens), allowed: model.llm.vocabularyRows
     ) { id in
         if firstTokenAt == nil { firstTokenAt = Date() }
         text += stream.push(id)
@@ -102,14 +74,14 @@ struct Describe: AsyncParsableCommand {
     @Option(help: "The question or instruction.")
     var prompt = "Describe the image in detail."
 
-    @OptionGroup var answerOptions: AnswerOptions
+    @OptionGroup var generation: GenerationArguments
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
         let logger = global.makeLogger(label: "densecap.describe")
         try await reportingErrors {
             try await answer(media: { [.image(try readImage(image))] }, question: prompt, modelOptions: modelOptions,
-                       answerOptions: answerOptions, logger: logger)
+                       generation: generation, logger: logger)
         }
     }
 }
@@ -142,7 +114,7 @@ struct Ask: AsyncParsableCommand {
     @Option(help: "Detail: tile every frame like a single image, up to N tiles at the last scale (the reference's video_max_tiles; 1 = off, the default). Costs about N+5 tower passes per frame for NVILA, N+1 for NVILA-Lite.")
     var detail = 1
 
-    @OptionGroup var answerOptions: AnswerOptions
+    @OptionGroup var generation: GenerationArguments
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -177,7 +149,7 @@ struct Ask: AsyncParsableCommand {
                     }
                     logger.info("\(video): \(images.count) frames at \(times.joined(separator: ", ")) s")
                     return [detail > 1 ? .detailedVideo(images, maxTiles: detail) : .video(images)]
-                }, question: question, modelOptions: modelOptions, answerOptions: answerOptions, logger: logger)
+                }, question: question, modelOptions: modelOptions, generation: generation, logger: logger)
         }
     }
 }

@@ -51,6 +51,34 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
+/// Sampling and length settings shared by the commands that generate text.
+struct GenerationArguments: ParsableArguments {
+    @Option(help: "Stop after this many new tokens.")
+    var maxNewTokens = 256
+
+    @Option(help: "Sampling temperature; 0 is greedy (the reference's default).")
+    var temperature: Float = 0
+
+    @Option(help: "Nucleus sampling mass (with --temperature > 0).")
+    var topP: Float = 1
+
+    @Option(help: "Seed for sampling.")
+    var seed: UInt64 = 0
+
+    @Option(help: "System prompt (default: the template's).")
+    var system: String?
+
+    func validate() throws {
+        guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive") }
+        guard temperature >= 0 else { throw ValidationError("--temperature must not be negative") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+    }
+
+    func options(stops: Set<Int>) -> GenerationOptions {
+        GenerationOptions(maxNewTokens: maxNewTokens, temperature: temperature, topP: topP, seed: seed, stopTokens: stops)
+    }
+}
+
 struct Generate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate text with the language model alone (no video).",
@@ -61,31 +89,11 @@ struct Generate: AsyncParsableCommand {
     @Argument(help: "The user's message.")
     var prompt: String
 
-    @Option(help: "System prompt (default: the template's).")
-    var system: String?
-
     @Flag(help: "Tokenize the prompt as is, without the chat template.")
     var raw = false
 
-    @Option(help: "Stop after this many new tokens.")
-    var maxNewTokens = 256
-
-    @Option(help: "Sampling temperature; 0 is greedy.")
-    var temperature: Float = 0
-
-    @Option(help: "Nucleus sampling mass (with --temperature > 0).")
-    var topP: Float = 1
-
-    @Option(help: "Seed for sampling.")
-    var seed: UInt64 = 0
-
+    @OptionGroup var generation: GenerationArguments
     @OptionGroup var global: GlobalOptions
-
-    func validate() throws {
-        guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive") }
-        guard temperature >= 0 else { throw ValidationError("--temperature must not be negative") }
-        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
-    }
 
     func run() async throws {
         let logger = global.makeLogger(label: "densecap.generate")
@@ -102,7 +110,7 @@ struct Generate: AsyncParsableCommand {
                 text = prompt
             } else {
                 var messages: [ChatMessage] = []
-                if let system { messages.append(.system(system)) }
+                if let system = generation.system { messages.append(.system(system)) }
                 messages.append(.user(prompt))
                 if tokenizer.chatPrompt.checkpointTemplate == .unrecognized {
                     logger.warning("\(directory): the checkpoint's chat template is not the Qwen2/ChatML one densecap renders; rendering ChatML")
@@ -110,11 +118,7 @@ struct Generate: AsyncParsableCommand {
                 text = tokenizer.chatPrompt.render(messages, addGenerationPrompt: true)
             }
             let ids = tokenizer.encode(text)
-            var stops = Set(tokenizer.eosTokenID.map { [$0] } ?? [])
-            if let end = tokenizer.id(forToken: "<|im_end|>") { stops.insert(end) }
-            if let end = tokenizer.id(forToken: "<|endoftext|>") { stops.insert(end) }
-            let options = GenerationOptions(
-                maxNewTokens: maxNewTokens, temperature: temperature, topP: topP, seed: seed, stopTokens: stops)
+            let options = generation.options(stops: tokenizer.stopTokenIDs)
             var stream = StreamingDecoder(tokenizer: tokenizer, skipSpecialTokens: true)
             let start = Date()
             var firstTokenAt: Date?

@@ -319,11 +319,7 @@ public final class NVILAModel: Sendable {
     }
 
     /// Stop ids: the tokenizer's eos, `<|im_end|>` and `<|endoftext|>` (VILA's infer_stop_tokens).
-    public var stopTokens: Set<Int> {
-        var stops = Set(tokenizer.eosTokenID.map { [$0] } ?? [])
-        for token in ["<|im_end|>", "<|endoftext|>"] { if let id = tokenizer.id(forToken: token) { stops.insert(id) } }
-        return stops
-    }
+    public var stopTokens: Set<Int> { tokenizer.stopTokenIDs }
 
     /// Answers a question about media. Media ids (≥ the embedding rows) are never generated.
     /// - Returns: the generated ids (a stop token, if hit, is the last)

@@ -179,6 +179,14 @@ public final class BPETokenizer: Sendable {
     // MARK: - Vocabulary
 
     /// The id of a token, spelled as in the vocabulary files ("Ġthe", "<|im_end|>").
+    /// Ids that end a ChatML answer: the eos token, `<|im_end|>` and `<|endoftext|>` (what VILA's
+    /// `infer_stop_tokens` and Qwen2's generation config stop on).
+    public var stopTokenIDs: Set<Int> {
+        var stops = Set(eosTokenID.map { [$0] } ?? [])
+        for token in ["<|im_end|>", "<|endoftext|>"] { if let id = id(forToken: token) { stops.insert(id) } }
+        return stops
+    }
+
     public func id(forToken token: String) -> Int? {
         Self.id(
             forToken: token, added: addedIDsByContent, byteLevel: model.idsByBytes,
