@@ -92,6 +92,10 @@ let package = Package(
         .testTarget(
             name: "CaptionWritersTests", dependencies: ["CaptionWriters", "EventSegmenter", "DenseCore"],
             resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "CaptionPipelineTests",
+            dependencies: ["CaptionPipeline", "Engine", "EventSegmenter", "FrameSampler", "VideoIO", "DenseCore", "TestClips",
+                           .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips", "TestHubServer"]),
         // A Hub on loopback inside the test process (SwiftNIO's HTTP/1 server directly, so a test
         // can drop a connection mid-body); shared by ModelHubTests and CLITests.

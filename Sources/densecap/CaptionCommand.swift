@@ -168,7 +168,7 @@ struct Caption: AsyncParsableCommand {
                 status = max(status, Status(error.kind))
             } catch let error as CaptionError {
                 Console.error(error.description)
-                status = max(status, .cannotCreate)
+                if case .noFrames = error { status = max(status, .dataError) } else { status = max(status, .cannotCreate) }
             } catch let error as WriterError {
                 Console.error(error.description)
                 status = max(status, .cannotCreate)
