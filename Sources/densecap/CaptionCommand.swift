@@ -199,7 +199,8 @@ struct Caption: AsyncParsableCommand {
         let model = pipeline.model
         let cache = try FrameCache(
             path: (cacheFolder as NSString).appendingPathComponent("frames.bin"),
-            key: pipeline.cacheKey(modelID: (directory as NSString).standardizingPath) + "|file=\(fileIdentity(file))",
+            key: pipeline.cacheKey(modelID: (directory as NSString).standardizingPath)
+                + "|file=\(fileIdentity(file))|start=\(start ?? "")|end=\(end ?? "")",
             embeddingWidth: model.tower.config.hiddenSize,
             tokenShape: [model.projector.tokenCount(gridSide: model.tower.config.gridSide), model.projector.outputChannels])
         if cache.count > 0 { logger.info("\(file): resuming with \(cache.count) frames from \(cacheFolder)") }

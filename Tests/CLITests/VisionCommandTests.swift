@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import TestClips
 import Testing
 
 /// `describe`, `ask` and `caption` on the tiny NVILA checkpoints the reference wrote (see
@@ -73,5 +74,17 @@ import Testing
         #expect(resumed.stderr.contains("0 through the tower (12 from the cache)"))
         let again = try json(Data(contentsOf: URL(fileURLWithPath: out + "/\(name).events.json")))
         #expect((again["events"] as? [[String: Any]])?.map { $0["caption"] as? String } == events.map { $0["caption"] as? String })
+    }
+
+    /// A missing file and an audio-only file do not stop the batch: the good clip is captioned and
+    /// the most severe code is returned.
+    @Test func captionBatchSurvivesBrokenInputs() throws {
+        let out = temporaryFolder("caption-batch")
+        let r = try densecap(["caption", "--model", engineFixtures + "/tiny-nvila-lite", "/nonexistent/a.mp4", try Clip.audioOnly.path,
+                              threeColours, "--out", out, "--fps", "1", "--max-new-tokens", "2", "--formats", "json"])
+        #expect(r.status == 66 || r.status == 65, "\(r.stderr)")
+        #expect(r.stderr.contains("/nonexistent/a.mp4"))
+        let name = ((threeColours as NSString).lastPathComponent as NSString).deletingPathExtension
+        #expect(FileManager.default.fileExists(atPath: out + "/\(name).events.json"))
     }
 }
