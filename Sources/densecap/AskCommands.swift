@@ -105,11 +105,7 @@ struct Ask: AsyncParsableCommand {
     @Option(help: "Sample at this rate instead (e.g. 1, 0.5, 30000/1001).")
     var fps: String?
 
-    @Option(help: "Start of the range: seconds, a fraction or [H:]MM:SS.fff.")
-    var start: String?
-
-    @Option(help: "End of the range (exclusive).")
-    var end: String?
+    @OptionGroup var range: TimeRangeOptions
 
     @Option(help: "Detail: tile every frame like a single image, up to N tiles at the last scale (the reference's video_max_tiles; 1 = off, the default). Costs about N+5 tower passes per frame for NVILA, N+1 for NVILA-Lite.")
     var detail = 1
@@ -122,9 +118,6 @@ struct Ask: AsyncParsableCommand {
         if let frames, frames <= 0 { throw ValidationError("--frames must be positive") }
         if frames != nil && fps != nil { throw ValidationError("--frames and --fps exclude each other") }
         if let fps, Rational(parsing: fps).map({ $0 > .zero }) != true { throw ValidationError("--fps must be a positive number") }
-        for (name, value) in [("--start", start), ("--end", end)] {
-            if let value, MediaTime(parsing: value) == nil { throw ValidationError("\(name): cannot read '\(value)' as a time") }
-        }
     }
 
     func run() async throws {
@@ -136,7 +129,7 @@ struct Ask: AsyncParsableCommand {
                 media: {
                     let reader = try VideoReader(path: video)
                     let policy: SamplingPolicy = fps.flatMap(Rational.init(parsing:)).map { .rate($0) } ?? .count(frameCount)
-                    let window = TimeWindow(start: start.flatMap(MediaTime.init(parsing:)), end: end.flatMap(MediaTime.init(parsing:)))
+                    let window = range.window
                     let sampler = try FrameSampler(reader: reader, policy: policy, window: window, logger: logger)
                     var images: [RGBImage] = []
                     var times: [String] = []

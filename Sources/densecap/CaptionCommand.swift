@@ -71,11 +71,7 @@ struct Caption: AsyncParsableCommand {
     @Option(help: "Longest event in seconds before it is split (0: never).")
     var maxLength = "60"
 
-    @Option(help: "Start of the range: seconds, a fraction or [H:]MM:SS.fff.")
-    var start: String?
-
-    @Option(help: "End of the range (exclusive).")
-    var end: String?
+    @OptionGroup var range: TimeRangeOptions
 
     @Option(name: .shortAndLong, help: "Output folder (default: next to each input).")
     var out: String?
@@ -105,8 +101,8 @@ struct Caption: AsyncParsableCommand {
         guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive") }
         guard temperature >= 0 else { throw ValidationError("--temperature must not be negative") }
         guard width >= 16, thumbnailWidth >= 16 else { throw ValidationError("--width and --thumbnail-width must be at least 16") }
-        for (name, value) in [("--start", start), ("--end", end), ("--min-length", minLength), ("--max-length", maxLength)] {
-            if let value, MediaTime(parsing: value) == nil { throw ValidationError("\(name): cannot read '\(value)' as a time") }
+        for (name, value) in [("--min-length", minLength), ("--max-length", maxLength)] {
+            if MediaTime(parsing: value) == nil { throw ValidationError("\(name): cannot read '\(value)' as a time") }
         }
         _ = try parseFormats(formats)
     }
@@ -117,7 +113,7 @@ struct Caption: AsyncParsableCommand {
          ("frames_per_event", framesPerEvent.map(String.init) ?? ""), ("prompt", prompt),
          ("max_new_tokens", String(maxNewTokens)), ("temperature", String(temperature)), ("seed", String(seed)),
          ("still", String(still)), ("gate", String(gate)), ("min_length", minLength), ("max_length", maxLength),
-         ("start", start ?? ""), ("end", end ?? "")]
+         ("start", range.start ?? ""), ("end", range.end ?? "")]
     }
 
     private func captionSettings(model: NVILAModel) -> CaptionSettings {
@@ -134,7 +130,7 @@ struct Caption: AsyncParsableCommand {
         segmenter.fuser.maximumLength = maximum > .zero ? maximum : nil
         if gate { segmenter.fuser.gating = true }
         s.segmenter = segmenter
-        s.window = TimeWindow(start: start.flatMap(MediaTime.init(parsing:)), end: end.flatMap(MediaTime.init(parsing:)))
+        s.window = range.window
         return s
     }
 
@@ -200,7 +196,7 @@ struct Caption: AsyncParsableCommand {
         let cache = try FrameCache(
             path: (cacheFolder as NSString).appendingPathComponent("frames.bin"),
             key: pipeline.cacheKey(modelID: (directory as NSString).standardizingPath)
-                + "|file=\(fileIdentity(file))|start=\(start ?? "")|end=\(end ?? "")",
+                + "|file=\(fileIdentity(file))|start=\(range.start ?? "")|end=\(range.end ?? "")",
             embeddingWidth: model.tower.config.hiddenSize,
             tokenShape: [model.projector.tokenCount(gridSide: model.tower.config.gridSide), model.projector.outputChannels])
         if cache.count > 0 { logger.info("\(file): resuming with \(cache.count) frames from \(cacheFolder)") }

@@ -37,11 +37,7 @@ struct Frames: ParsableCommand {
     @Flag(help: "Output every decoded frame.")
     var all = false
 
-    @Option(help: "Start of the range: seconds (12.5), a fraction (30000/1001) or [H:]MM:SS.")
-    var start: String?
-
-    @Option(help: "End of the range (exclusive), same forms as --start.")
-    var end: String?
+    @OptionGroup var range: TimeRangeOptions
 
     @Option(help: "Output size: WxH (exact), W or Wx (height keeps the display aspect), xH. Default: display size.")
     var size: String?
@@ -74,11 +70,6 @@ struct Frames: ParsableCommand {
             }
         }
         if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
-        if let start, MediaTime(parsing: start) == nil { throw ValidationError("cannot read --start '\(start)'") }
-        if let end, MediaTime(parsing: end) == nil { throw ValidationError("cannot read --end '\(end)'") }
-        if let s = start.flatMap(MediaTime.init(parsing:)), let e = end.flatMap(MediaTime.init(parsing:)), e <= s {
-            throw ValidationError("--end must be after --start")
-        }
         if let size, OutputSize(parsing: size) == nil { throw ValidationError("cannot read --size '\(size)'; use WxH, W or xH") }
         if out == "-" {
             guard format == .rgb24 else { throw ValidationError("--out - needs --format rgb24") }
@@ -112,13 +103,13 @@ struct Frames: ParsableCommand {
         let indexPath = (folder as NSString).appendingPathComponent("index.json")
         let settings = FrameIndex.Settings(
             policy: fps.map { "fps=\($0)" } ?? frames.map { "frames=\($0)" } ?? "every",
-            keyframesOnly: keyframes, start: start, end: end, size: size, format: format.rawValue)
+            keyframesOnly: keyframes, start: range.start, end: range.end, size: size, format: format.rawValue)
         if !toStdout, !force, let done = FrameIndex.load(indexPath), done.settings == settings, done.complete {
             logger.info("\(file): already done (\(indexPath)); --force redoes it")
             return done.decode.truncatedAt != nil || done.decode.damaged ? .partial : .success
         }
         let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads, keyframesOnly: keyframes))
-        let window = TimeWindow(start: start.flatMap(MediaTime.init(parsing:)), end: end.flatMap(MediaTime.init(parsing:)))
+        let window = range.window
         let sampler = try FrameSampler(reader: reader, policy: policy, window: window, logger: logger)
         let outputSize = size.flatMap(OutputSize.init(parsing:)) ?? OutputSize()
         if !toStdout {

@@ -39,11 +39,7 @@ struct Segment: ParsableCommand {
     @Option(help: "Analysis width in pixels (height keeps the display aspect; never upscaled).")
     var width: Int = 256
 
-    @Option(help: "Start of the range: seconds, a fraction or [H:]MM:SS.")
-    var start: String?
-
-    @Option(help: "End of the range (exclusive).")
-    var end: String?
+    @OptionGroup var range: TimeRangeOptions
 
     @Option(help: "Comma-separated detectors: adaptive, content, histogram, fade, dissolve, motion.")
     var detectors: String = "adaptive,content,fade,dissolve,motion"
@@ -110,8 +106,6 @@ struct Segment: ParsableCommand {
         }
         guard width >= 16 else { throw ValidationError("--width must be at least 16") }
         guard thumbnailWidth >= 16 else { throw ValidationError("--thumbnail-width must be at least 16") }
-        if let start, MediaTime(parsing: start) == nil { throw ValidationError("cannot read --start '\(start)'") }
-        if let end, MediaTime(parsing: end) == nil { throw ValidationError("cannot read --end '\(end)'") }
         _ = try detectorSet()
         _ = try outputFormats()
         _ = try contentWeights()
@@ -144,7 +138,7 @@ struct Segment: ParsableCommand {
 
     /// The settings recorded in every output (and compared to skip finished inputs).
     private var settings: [(String, String)] {
-        [("fps", fps), ("width", String(width)), ("start", start ?? ""), ("end", end ?? ""), ("detectors", detectors),
+        [("fps", fps), ("width", String(width)), ("start", range.start ?? ""), ("end", range.end ?? ""), ("detectors", detectors),
          ("still", String(still)), ("threshold", threshold.map { String($0) } ?? ""),
          ("adaptive_ratio", adaptiveRatio.map { String($0) } ?? ""),
          ("weights", weights == "1,1,1,0" ? "" : weights), ("min_length", minLength),
@@ -215,7 +209,7 @@ struct Segment: ParsableCommand {
         // Detection looks at small frames: skipping deblocking costs nothing it can see.
         let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads, fast: true))
         let info = reader.info
-        let window = TimeWindow(start: start.flatMap(MediaTime.init(parsing:)), end: end.flatMap(MediaTime.init(parsing:)))
+        let window = range.window
         let policy: SamplingPolicy = fps == "all" ? .every : .rate(Rational(parsing: fps)!)
         let rate = fps == "all" ? (info.averageFrameRate ?? info.realFrameRate)?.doubleValue ?? 30 : Rational(parsing: fps)!.doubleValue
         let segmenter = EventSegmenter(configuration: try configuration(frameRate: rate))
