@@ -247,11 +247,17 @@ public final class NVILAModel: Sendable {
             switch item {
             case .image(let image):
                 let n = imagePlaceholders(width: image.width, height: image.height)
-                message += config.imageMode == .dynamic && media.count == 1 ? String(repeating: "<image>\n", count: n) : "<image>"
+                message += config.imageMode == .dynamic && Self.imageCount(media) == 1 ? String(repeating: "<image>\n", count: n) : "<image>"
             case .video, .videoFeatures, .videoTokens, .detailedVideo: message += "<vila/video>"
             }
         }
         return (message + cleaned).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Images among `media`: a prompt with exactly one is tiled (`generate_content` counts images
+    /// only; videos do not change it).
+    static func imageCount(_ media: [Media]) -> Int {
+        media.reduce(0) { n, item in if case .image = item { return n + 1 } else { return n } }
     }
 
     /// Token ids of a ChatML prompt (system line as the checkpoint's template renders it).
@@ -301,7 +307,7 @@ public final class NVILAModel: Sendable {
             switch item {
             case .image(let image):
                 // Several images are each squashed to one tile, as VILA does for multi-image prompts.
-                if media.count == 1 {
+                if Self.imageCount(media) == 1 {
                     imageBlocks += try encodeImage(image)
                 } else {
                     imageBlocks.append(try wrapTokens(config.imageEncoder.start, config.imageEncoder.end)
