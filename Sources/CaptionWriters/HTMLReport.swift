@@ -30,7 +30,7 @@ public enum HTMLReport {
             .event img { width: 240px; height: auto; border-radius: 4px; flex: none; }
             .event .nothumb { width: 240px; height: 135px; background: #eee; flex: none; border-radius: 4px; }
             .when { font-weight: 600; } .tag { display: inline-block; padding: 0 6px; border-radius: 3px; color: #fff; font-size: 12px; margin-left: 6px; }
-            .caption { margin-top: 6px; } .nocaption { margin-top: 6px; color: #888; font-style: italic; }
+            .caption { margin-top: 6px; overflow-wrap: anywhere; } .nocaption { margin-top: 6px; color: #888; font-style: italic; }
             </style>
             </head>
             <body>
