@@ -186,7 +186,7 @@ struct BenchVision: AsyncParsableCommand {
         commandName: "vision",
         abstract: "Run 448×448 tiles through the SigLIP tower (the blocks NVILA uses) and report seconds and TFLOP/s.")
 
-    @Option(help: "A vision_tower/ folder (SigLIP config.json + safetensors) or an NVILA checkpoint.")
+    @Option(help: "A vision_tower/ folder (SigLIP config.json + safetensors), an NVILA checkpoint folder, or a model id ORG/NAME[@REVISION].")
     var model: String
 
     @Option(help: "Threads for BLAS and the elementwise loops (0 = one per core).")
@@ -204,8 +204,9 @@ struct BenchVision: AsyncParsableCommand {
         let logger = global.makeLogger(label: "densecap.bench")
         Numerics.setThreads(threads)
         try await reportingErrors {
-            let nested = (model as NSString).appendingPathComponent("vision_tower")
-            let folder = FileManager.default.fileExists(atPath: (nested as NSString).appendingPathComponent("config.json")) ? nested : model
+            let directory = try await resolveModel(model, logger: logger)
+            let nested = (directory as NSString).appendingPathComponent("vision_tower")
+            let folder = FileManager.default.fileExists(atPath: (nested as NSString).appendingPathComponent("config.json")) ? nested : directory
             var tower: SiglipVisionModel!
             let loadTime = try measure {
                 tower = try SiglipVisionModel.load(directory: folder, selectLayer: selectLayer)

@@ -87,4 +87,14 @@ import Testing
         let name = ((threeColours as NSString).lastPathComponent as NSString).deletingPathExtension
         #expect(FileManager.default.fileExists(atPath: out + "/\(name).events.json"))
     }
+
+    /// `bench vision` on an NVILA folder runs its tower's selected blocks and reports JSON.
+    @Test func benchVisionReportsJSON() throws {
+        let r = try densecap("bench", "vision", "--model", engineFixtures + "/tiny-nvila-s2", "--repeats", "1")
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try json(r.stdoutData)
+        #expect(o["layers_run"] as? Int == 2)  // 3 layers, hidden_states[-2]
+        #expect(o["tokens"] as? Int == 1024)
+        #expect((o["tile_s"] as? Double ?? 0) > 0)
+    }
 }
