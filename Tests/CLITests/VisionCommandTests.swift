@@ -97,4 +97,14 @@ import Testing
         #expect(o["tokens"] as? Int == 1024)
         #expect((o["tile_s"] as? Double ?? 0) > 0)
     }
+
+    /// The detail knob tiles every frame like a single image; a TSP checkpoint refuses it clearly.
+    @Test func detailKnob() throws {
+        let s2 = try densecap("ask", "--model", engineFixtures + "/tiny-nvila-s2", threeColours, "What is it?", "--frames", "2",
+                              "--detail", "12", "--max-new-tokens", "2")
+        #expect(s2.status == 0, "\(s2.stderr)")
+        let tsp = try densecap("ask", "--model", engineFixtures + "/tiny-nvila-video", threeColours, "What is it?", "--detail", "4")
+        #expect(tsp.status == 65)
+        #expect(tsp.stderr.contains("need the Basic video encoder"))
+    }
 }
