@@ -158,11 +158,16 @@ uint64_t dc_analyze_rgb(const uint8_t *rgb, size_t n, uint8_t *hue, uint8_t *sat
         value[i] = (uint8_t)mx;
         luma[i] = (uint8_t)((77 * r + 150 * g + 29 * b + 128) >> 8);
     }
-    memset(histogram, 0, 64 * sizeof *histogram);
+    // Four partial histograms: runs of equal luma (flat regions) would otherwise chain every
+    // increment through one memory cell.
+    uint32_t partial[4][64] = {{0}};
     uint64_t sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        sum += luma[i];
-        histogram[luma[i] >> 2]++;
+    const size_t quads = n & ~(size_t)3;
+    for (size_t i = 0; i < quads; i += 4) {
+        for (int l = 0; l < 4; l++) partial[l][luma[i + l] >> 2]++;
     }
+    for (size_t i = quads; i < n; i++) partial[0][luma[i] >> 2]++;
+    for (size_t i = 0; i < n; i++) sum += luma[i];
+    for (int k = 0; k < 64; k++) histogram[k] = partial[0][k] + partial[1][k] + partial[2][k] + partial[3][k];
     return sum;
 }
