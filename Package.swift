@@ -48,7 +48,7 @@ let package = Package(
             dependencies: ["COpenBLAS", "DenseCore", "TemporalCompress", .product(name: "Logging", package: "swift-log")]
         ),
         // Boundary detection on small frames and embeddings; knows nothing of FFmpeg or the model.
-        .target(name: "EventSegmenter", dependencies: ["DenseCore"]),
+        .target(name: "EventSegmenter", dependencies: ["DenseCore", "CKernels"]),
         // Output formats (JSON, CSV, SRT, WebVTT, ActivityNet, HTML) and the evaluation metrics.
         .target(name: "CaptionWriters", dependencies: ["DenseCore", "EventSegmenter"]),
         // The captioning job: both passes over a video, the frame cache; the CLI only wires it.

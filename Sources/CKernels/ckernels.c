@@ -118,3 +118,56 @@ void dc_softmax(float *row, size_t n) {
     const float inv = 1.0f / sum;
     for (size_t i = 0; i < n; i++) row[i] *= inv;
 }
+
+// ⌈2²⁴/d⌉ (as ⌊2²⁴/d⌋ + 1) for d in 1…255, 0 for d = 0: the reciprocals of EventSegmenter's `hsv`.
+#define DC_RCP(d) ((d) == 0 ? 0u : (1u << 24) / ((d) + ((d) == 0)) + 1u)
+#define DC_RCP4(d) DC_RCP(d), DC_RCP((d) + 1), DC_RCP((d) + 2), DC_RCP((d) + 3)
+#define DC_RCP16(d) DC_RCP4(d), DC_RCP4((d) + 4), DC_RCP4((d) + 8), DC_RCP4((d) + 12)
+#define DC_RCP64(d) DC_RCP16(d), DC_RCP16((d) + 16), DC_RCP16((d) + 32), DC_RCP16((d) + 48)
+static const uint32_t dc_reciprocals[256] = {DC_RCP64(0), DC_RCP64(64), DC_RCP64(128), DC_RCP64(192)};
+
+// One pass of independent lanes (stride-3 loads, table gathers, selects) that vectorises, then the
+// histogram, which does not (scatter), on the luma plane alone. 32-bit arithmetic is exact here:
+// |numerator| ≤ delta, so |numerator|·⌈2²⁴/delta⌉ ≤ 2²⁴ + delta and ×30 stays under 2³¹; and
+// delta ≤ max, so 255·delta·⌈2²⁴/max⌉ + 2²³ ≤ 255·(2²⁴ + 255) + 2²³ < 2³² (unsigned).
+DC_CLONES
+uint64_t dc_analyze_rgb(const uint8_t *rgb, size_t n, uint8_t *hue, uint8_t *saturation, uint8_t *value,
+                        uint8_t *luma, uint32_t *histogram) {
+    for (size_t i = 0; i < n; i++) {
+        const int32_t r = rgb[3 * i], g = rgb[3 * i + 1], b = rgb[3 * i + 2];
+        int32_t mx = r > g ? r : g;
+        mx = mx > b ? mx : b;
+        int32_t mn = r < g ? r : g;
+        mn = mn < b ? mn : b;
+        const int32_t delta = mx - mn;
+        const int32_t is_r = mx == r, is_g = mx == g;
+        const int32_t numerator = is_r ? g - b : (is_g ? b - r : r - g);
+        const int32_t base = is_r ? 0 : (is_g ? 60 : 120);
+        // Truncate toward zero (OpenCV's float-to-int of hue): divide the magnitude.
+        const int32_t sign = numerator >> 31;
+        const int32_t magnitude = (numerator ^ sign) - sign;
+        const int32_t quotient = (int32_t)(((uint32_t)magnitude * dc_reciprocals[delta] * 30u) >> 24);
+        int32_t h = base + ((quotient ^ sign) - sign);
+        h += (h >> 31) & 180;
+        h = h < 179 ? h : 179;
+        h = delta == 0 ? 0 : h;
+        uint32_t s = (255u * (uint32_t)delta * dc_reciprocals[mx] + (1u << 23)) >> 24;
+        s = s < 255u ? s : 255u;
+        hue[i] = (uint8_t)h;
+        saturation[i] = (uint8_t)s;
+        value[i] = (uint8_t)mx;
+        luma[i] = (uint8_t)((77 * r + 150 * g + 29 * b + 128) >> 8);
+    }
+    // Four partial histograms: runs of equal luma (flat regions) would otherwise chain every
+    // increment through one memory cell.
+    uint32_t partial[4][64] = {{0}};
+    uint64_t sum = 0;
+    const size_t quads = n & ~(size_t)3;
+    for (size_t i = 0; i < quads; i += 4) {
+        for (int l = 0; l < 4; l++) partial[l][luma[i + l] >> 2]++;
+    }
+    for (size_t i = quads; i < n; i++) partial[0][luma[i] >> 2]++;
+    for (size_t i = 0; i < n; i++) sum += luma[i];
+    for (int k = 0; k < 64; k++) histogram[k] = partial[0][k] + partial[1][k] + partial[2][k] + partial[3][k];
+    return sum;
+}

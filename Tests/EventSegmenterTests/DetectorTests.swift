@@ -31,6 +31,51 @@ import Testing
         }
     }
 
+    /// The C pass of frame analysis against `hsv` and the BT.601 luma formula on every RGB triple
+    /// (one red level per call: 65,536 pixels).
+    @Test func analysisKernelMatchesPlainOnEveryTriple() {
+        let n = 256 * 256
+        var h = [UInt8](repeating: 0, count: n), s = h, v = h, y = h
+        var counts = [UInt32](repeating: 0, count: AnalyzedFrame.lumaBins)
+        var mismatches = 0
+        for r in 0..<256 {
+            var rgb = [UInt8](repeating: 0, count: 3 * n)
+            for i in 0..<n {
+                rgb[3 * i] = UInt8(r)
+                rgb[3 * i + 1] = UInt8(i >> 8)
+                rgb[3 * i + 2] = UInt8(i & 255)
+            }
+            _ = analyzeRGB(rgb, hue: &h, saturation: &s, value: &v, luma: &y, histogram: &counts)
+            for i in 0..<n {
+                let g = i >> 8, b = i & 255
+                let expected = hsv(r, g, b)
+                let l = UInt8((77 * r + 150 * g + 29 * b + 128) >> 8)
+                if expected != (h[i], s[i], v[i]) || l != y[i] { mismatches += 1 }
+            }
+        }
+        #expect(mismatches == 0)
+    }
+
+    /// Histogram and luma sum of the C pass against a plain count, on random images of odd sizes.
+    @Test func analysisKernelHistogramMatchesPlain() {
+        var generator = SystemRandomNumberGenerator()
+        for n in [1, 7, 64, 1001, 320 * 180] {
+            let rgb = (0..<(3 * n)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            var h = [UInt8](repeating: 0, count: n), s = h, v = h, y = h
+            var counts = [UInt32](repeating: 7, count: AnalyzedFrame.lumaBins)
+            let sum = analyzeRGB(rgb, hue: &h, saturation: &s, value: &v, luma: &y, histogram: &counts)
+            var expectedCounts = [UInt32](repeating: 0, count: AnalyzedFrame.lumaBins)
+            var expectedSum = 0
+            for i in 0..<n {
+                let l = (77 * Int(rgb[3 * i]) + 150 * Int(rgb[3 * i + 1]) + 29 * Int(rgb[3 * i + 2]) + 128) >> 8
+                expectedSum += l
+                expectedCounts[l >> 2] += 1
+            }
+            #expect(sum == expectedSum)
+            #expect(counts == expectedCounts)
+        }
+    }
+
     @Test func scoresOfIdenticalAndDifferentFrames() {
         let f = Synth.analyzed([Synth.solid(255, 0, 0), Synth.solid(255, 0, 0), Synth.solid(0, 0, 255)])
         #expect(contentScore(f[0], f[1]) == 0)

@@ -20,4 +20,10 @@ void dc_gelu_tanh(float *x, size_t n);
 
 // Softmax of row[0..<n] in place, max-subtracted; all −∞ gives the uniform distribution.
 void dc_softmax(float *row, size_t n);
+
+// OpenCV's 8-bit COLOR_RGB2HSV and BT.601 luma of n RGB pixels (rgb: [n, 3]) into the [n] planes
+// hue (0…179), saturation, value and luma, exactly as EventSegmenter's `hsv`; histogram: [64]
+// counts of luma >> 2 (overwritten). Returns the sum of the luma plane.
+uint64_t dc_analyze_rgb(const uint8_t *rgb, size_t n, uint8_t *hue, uint8_t *saturation, uint8_t *value,
+                        uint8_t *luma, uint32_t *histogram);
 #endif
