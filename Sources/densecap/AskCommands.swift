@@ -4,6 +4,7 @@ import Engine
 import FrameSampler
 import Foundation
 import Logging
+import TemporalCompress
 import VideoIO
 
 extension ModelOptions {
@@ -124,7 +125,13 @@ struct Ask: AsyncParsableCommand {
         let logger = global.makeLogger(label: "densecap.ask")
         try await reportingErrors {
             let checkpoint = try await modelOptions.checkpointDirectory(logger: logger)
-            let frameCount = try frames ?? NVILAConfig.load(directory: checkpoint).numVideoFrames
+            let config = try NVILAConfig.load(directory: checkpoint)
+            let frameCount = frames ?? config.numVideoFrames
+            // Frames are squashed to the tower's tile as they are decoded, so a long range holds
+            // tiles, not full frames: the model's own squash of a tile-sized image is a copy, so the
+            // pixels are the same. Padding models pad first, and --detail tiles the full frame.
+            let tile = try SiglipVisionConfig.load(checkpoint: checkpoint).imageSize
+            let squash = detail == 1 && config.imageMode != .pad
             try await answer(
                 media: {
                     let reader = try VideoReader(path: video)
@@ -134,7 +141,8 @@ struct Ask: AsyncParsableCommand {
                     var images: [RGBImage] = []
                     var times: [String] = []
                     while let sample = try sampler.next() {
-                        images.append(try reader.image(from: sample.frame, size: OutputSize()))
+                        let frame = try reader.image(from: sample.frame, size: OutputSize())
+                        images.append(squash ? pillowResize(frame, width: tile, height: tile) : frame)
                         times.append(sample.time.secondsString)
                     }
                     guard !images.isEmpty else {

@@ -20,6 +20,20 @@ extension NVILAConfig {
     }
 }
 
+extension SiglipVisionConfig {
+    /// The vision tower's configuration of a checkpoint folder (either layout).
+    public static func load(checkpoint directory: String) throws -> SiglipVisionConfig {
+        func path(_ p: String) -> String { (directory as NSString).appendingPathComponent(p) }
+        if try NVILAModel.layout(of: directory) == .original {
+            return try decodeConfig(SiglipVisionConfig.self, path("vision_tower/config.json"))
+        }
+        guard let vision = try readJSON(path("config.json"))["vision_config"] as? [String: Any] else {
+            throw ConfigError(key: "vision_config", value: path("config.json"), reason: "missing")
+        }
+        return try JSONDecoder().decode(SiglipVisionConfig.self, from: JSONSerialization.data(withJSONObject: vision))
+    }
+}
+
 extension NVILAModel {
     /// Whether `directory` looks like an NVILA checkpoint (either layout) rather than a plain LLM.
     public static func isCheckpoint(directory: String) -> Bool {
@@ -59,7 +73,7 @@ extension NVILAModel {
         let tokenizer = try BPETokenizer.load(directory: llmDirectory)
         let llm = try Qwen2Model.load(directory: llmDirectory, logger: logger)
 
-        let towerConfig = try decodeConfig(SiglipVisionConfig.self, path("vision_tower/config.json"))
+        let towerConfig = try SiglipVisionConfig.load(checkpoint: directory)
         let towerStore = try WeightStore(directory: path("vision_tower"))
         let tower = try SiglipVisionModel(config: towerConfig, weights: towerStore, selectLayer: config.selectLayer)
         try checkPreprocessor(path("vision_tower/preprocessor_config.json"), tower: towerConfig)
@@ -104,10 +118,7 @@ extension NVILAModel {
         }
         let llmConfig = try JSONDecoder().decode(Qwen2Config.self, from: JSONSerialization.data(withJSONObject: textJSON))
         let llm = try Qwen2Model(config: llmConfig, weights: store, prefix: "llm.")
-        guard let visionJSON = top["vision_config"] as? [String: Any] else {
-            throw ConfigError(key: "vision_config", value: path("config.json"), reason: "missing")
-        }
-        let towerConfig = try JSONDecoder().decode(SiglipVisionConfig.self, from: JSONSerialization.data(withJSONObject: visionJSON))
+        let towerConfig = try SiglipVisionConfig.load(checkpoint: directory)
         let tower = try SiglipVisionModel(config: towerConfig, weights: store, prefix: "vision_tower.", selectLayer: config.selectLayer)
         let typeName =
             (top["mm_projector_type"] as? String) ?? ((top["mm_projector_cfg"] as? [String: Any])?["mm_projector_type"] as? String)
