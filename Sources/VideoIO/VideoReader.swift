@@ -46,6 +46,8 @@ public struct DecodeReport: Sendable, Equatable {
     public var declaredEnd: MediaTime?
 
     public var isDamaged: Bool { corruptPackets + rejectedPackets + damagedFrames > 0 }
+
+    public init() {}
 }
 
 /// One decoded picture, in presentation order. Owns its FFmpeg frame; freed with the object.

@@ -205,6 +205,12 @@ struct Segment: ParsableCommand {
         return c
     }
 
+    /// Source seconds per parallel decoding chunk (`DENSECAP_DECODE_CHUNK_SECONDS`, for tests).
+    private var decodeChunk: MediaTime {
+        let text = ProcessInfo.processInfo.environment["DENSECAP_DECODE_CHUNK_SECONDS"]
+        return text.flatMap(MediaTime.init(parsing:)).flatMap { $0 > .zero ? $0 : nil } ?? MediaTime(seconds: 30)
+    }
+
     private func segment(_ file: String, logger: Logger) throws -> (CaptionDocument, damaged: Bool) {
         // Detection looks at small frames: skipping deblocking costs nothing it can see.
         let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads, fast: true))
@@ -218,23 +224,39 @@ struct Segment: ParsableCommand {
         let progress = ProgressBar(label: stem(of: file))
         var last: MediaTime?
         var sampleTimes: [MediaTime] = []
-        // Decoding and analysis overlap: this thread decodes and scales frame k + 1 while
-        // `analysis` analyses frame k (frames stay in order: one serial queue).
-        let analysis = PipelinedAnalysis(segmenter)
-        while let sample = try sampler.next() {
-            if sample.repeatsPrevious { continue }
-            try analysis.submit(try reader.image(from: sample.frame, size: size), at: sample.time)
-            last = sample.time
-            if refine { sampleTimes.append(sample.time) }
-            progress.update(sampler.progress, detail: "\(analysis.submitted) frames")
+        var report: DecodeReport
+        // Sparse sampling (a rate): two single-threaded decoders on key-frame-aligned chunks, the
+        // analysis on this thread. Every frame (`--fps all`): one decoder and the analysis queue,
+        // which keeps both cores busy without a third thread.
+        if threads == 1, case .rate = policy, let parallel = ParallelFrameSource(
+            file: file, reader: reader, options: DecodeOptions(threads: 1, fast: true), policy: policy, window: window,
+            size: size, chunk: decodeChunk, logger: logger)
+        {
+            report = try parallel.run(consume: { frame in
+                try segmenter.process(frame.image, at: frame.time)
+                last = frame.time
+                if refine { sampleTimes.append(frame.time) }
+            }, progress: { progress.update($0, detail: "\(segmenter.frameCount) frames") })
+        } else {
+            // Decoding and analysis overlap: this thread decodes and scales frame k + 1 while
+            // `analysis` analyses frame k (frames stay in order: one serial queue).
+            let analysis = PipelinedAnalysis(segmenter)
+            while let sample = try sampler.next() {
+                if sample.repeatsPrevious { continue }
+                try analysis.submit(try reader.image(from: sample.frame, size: size), at: sample.time)
+                last = sample.time
+                if refine { sampleTimes.append(sample.time) }
+                progress.update(sampler.progress, detail: "\(analysis.submitted) frames")
+            }
+            try analysis.drain()
+            report = reader.report
         }
-        try analysis.drain()
         progress.finish()
         guard last != nil else { throw VideoError(.undecodable, path: file, reason: "no frame in the range") }
         var streamEnd = info.endTime
         if let e = window.end, streamEnd.map({ e < $0 }) ?? true { streamEnd = e }
         if let e = streamEnd, let l = last, e <= l { streamEnd = nil }
-        if reader.report.truncatedAt != nil { streamEnd = nil }
+        if report.truncatedAt != nil { streamEnd = nil }
         var events = segmenter.events(end: streamEnd)
         if refine && fps != "all" { try refineCuts(&events, file: file, sampleTimes: sampleTimes, logger: logger) }
         logger.info("\(file): \(segmenter.frameCount) frames, \(events.count) events")
@@ -245,7 +267,7 @@ struct Segment: ParsableCommand {
         if thumbnails {
             document.thumbnails = try keyframeThumbnails(file, events: events, width: thumbnailWidth, threads: threads, logger: logger)
         }
-        return (document, warnAboutDamage(file, report: reader.report))
+        return (document, warnAboutDamage(file, report: report))
     }
 
     /// Moves each cut from the sample that first showed it to the frame with the largest content

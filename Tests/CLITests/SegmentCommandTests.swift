@@ -77,4 +77,15 @@ let threeColours: String = {
         #expect(b["false_positives"] as? Int == 0)
         #expect(try densecap("eval", "--pred", out + "/missing.json", "--gold", out + "/gold.txt").status == 66)
     }
+
+    /// Chunked decoding on two threads (the default for a rate) gives exactly the sequential result,
+    /// here with 0.7-second chunks so that the 6-second clip has several seams.
+    @Test func parallelChunksEqualSequential() throws {
+        let parallel = try runProcess(densecapBinary, ["segment", threeColours, "--fps", "3", "-q"],
+                                      environment: ProcessInfo.processInfo.environment.merging(["DENSECAP_DECODE_CHUNK_SECONDS": "0.7"]) { $1 })
+        let sequential = try densecap("segment", threeColours, "--fps", "3", "-q", "--threads", "2")
+        #expect(parallel.status == 0 && sequential.status == 0, "\(parallel.stderr)")
+        #expect(parallel.stdout == sequential.stdout)
+        #expect(try json(parallel.stdoutData)["events"].map { ($0 as? [Any])?.count } == 3)
+    }
 }
