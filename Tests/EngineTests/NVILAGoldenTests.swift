@@ -25,9 +25,7 @@ import Testing
     nonisolated(unsafe) static var models: [String: NVILAModel] = [:]
     static func model(_ folder: String) throws -> NVILAModel {
         if let m = models[folder] { return m }
-        var logger = Logger(label: "test")
-        logger.logLevel = .error
-        let m = try NVILAModel.load(directory: fixtures.appendingPathComponent(folder).path, logger: logger)
+        let m = try NVILAModel.load(directory: fixtures.appendingPathComponent(folder).path, logger: silentLogger)
         models[folder] = m
         return m
     }
@@ -48,13 +46,6 @@ import Testing
         return bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
     }
 
-    /// Largest |a − b| relative to the largest |b|.
-    static func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
-        precondition(a.count == b.count, "\(a.shape) vs \(b.shape)")
-        let scale = max(b.scalars.map(abs).max() ?? 0, 1e-12)
-        return zip(a.scalars, b.scalars).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
-    }
-
     static func slice(_ t: Tensor, _ i: Int) -> Tensor {
         let inner = Array(t.shape.dropFirst())
         let n = inner.reduce(1, *)
@@ -72,7 +63,7 @@ import Testing
         for (k, index) in [(0, 0), (1, 16)] {
             let out = model.tower(siglipPixels(tiles[k]))
             #expect(out.shape == [1024, 16])
-            #expect(Self.relativeError(out, Self.slice(features, index)) < 1e-4, "tile \(index)")
+            expectClose(out, Self.slice(features, index), relative: 1e-4, "tile \(index)")
         }
     }
 
@@ -102,10 +93,10 @@ import Testing
         let tiles = (0..<17).map { Self.slice(features, $0) }
         let blocks = mergeDynamicS2Features(tiles, plan: plan)  // 12 × [1024, 48]
         let merged = chessboardMerge(blocks.map { $0.reshaped([32, 32, 48]) }, rows: 3, cols: 4)
-        #expect(Self.relativeError(merged, try Self.tensor("s2.image.s2.merged")) < 1e-4)
+        expectClose(merged, try Self.tensor("s2.image.s2.merged"), relative: 1e-4, "merged")
         let projected = blocks.map { model.projector($0).reshaped([16, 16, 64]) }
         let grid = chessboardMerge(projected, rows: 3, cols: 4).reshaped([3072, 64])
-        #expect(Self.relativeError(grid, try Self.tensor("s2.image.projector.output")) < 1e-4)
+        expectClose(grid, try Self.tensor("s2.image.projector.output"), relative: 1e-4, "grid")
     }
 
     @Test func framesThroughReplicatedProjector() throws {
@@ -113,7 +104,7 @@ import Testing
         let features = try Self.tensor("s2.video.tower.features")
         let expected = try Self.tensor("s2.video.projector.output")
         for f in 0..<6 {
-            #expect(Self.relativeError(model.projectFrame(Self.slice(features, f)), Self.slice(expected, f)) < 1e-4, "frame \(f)")
+            expectClose(model.projectFrame(Self.slice(features, f)), Self.slice(expected, f), relative: 1e-4, "frame \(f)")
         }
     }
 
@@ -125,7 +116,7 @@ import Testing
             let out = model.projectFrame(Self.slice(features, t))
             #expect(out.shape == [121, 64])
             let reference = Tensor(shape: [121, 64], scalars: Array(expected.scalars[(t * 121 * 64)..<((t + 1) * 121 * 64)]))
-            #expect(Self.relativeError(out, reference) < 1e-4, "tile \(t)")
+            expectClose(out, reference, relative: 1e-4, "tile \(t)")
         }
     }
 
@@ -135,7 +126,7 @@ import Testing
         let frames = (0..<6).map { Self.slice(projected, $0) }
         let out = try model.encodeVideo(projected: frames)
         #expect(out.shape == [771, 64])
-        #expect(Self.relativeError(out, try Self.tensor("video.video.tsp.output")) < 1e-4)
+        expectClose(out, try Self.tensor("video.video.tsp.output"), relative: 1e-4, "tsp output")
     }
 
     // MARK: - End to end: pixels in, spliced prompt, logits and greedy ids out
@@ -162,11 +153,10 @@ import Testing
         #expect(model.promptIDs(userMessage: model.userMessage(text: text, media: media)) == Self.ids(c, "prompt_ids"))
         let prompt = try model.promptEmbeddings(text: text, media: media)
         let expected = try Self.tensor("\(name).prompt.embeddings")
-        #expect(prompt.shape == expected.shape)
-        #expect(Self.relativeError(prompt, expected) < 1e-4)
+        expectClose(prompt, expected, relative: 1e-4, "\(name) prompt embeddings")
         var cache = KVCache(config: model.llm.config, capacity: prompt.shape[0] + 1)
         let logits = model.llm.forward(prompt, cache: &cache)
-        #expect(Self.relativeError(logits, try Self.tensor("\(name).prompt.logits_last")) < 1e-4)
+        expectClose(logits.reshaped([logits.count]), try Self.tensor("\(name).prompt.logits_last"), relative: 1e-4, "\(name) logits")
         let greedy = Self.ids(c, "greedy_ids")
         let options = GenerationOptions(maxNewTokens: greedy.count, stopTokens: model.stopTokens)
         let out = try model.generate(text: text, media: media, options: options)
