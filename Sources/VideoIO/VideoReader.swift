@@ -48,6 +48,19 @@ public struct DecodeReport: Sendable, Equatable {
     public var isDamaged: Bool { corruptPackets + rejectedPackets + damagedFrames > 0 }
 
     public init() {}
+
+    /// Adds the report of a later stretch of the same stream, decoded by another reader: counts
+    /// add up, the last frame comes from the later one, the first cut-off and read error stand.
+    public mutating func merge(_ other: DecodeReport) {
+        framesDecoded += other.framesDecoded
+        corruptPackets += other.corruptPackets
+        rejectedPackets += other.rejectedPackets
+        damagedFrames += other.damagedFrames
+        readError = readError ?? other.readError
+        lastFrameTime = other.lastFrameTime ?? lastFrameTime
+        truncatedAt = truncatedAt ?? other.truncatedAt
+        declaredEnd = declaredEnd ?? other.declaredEnd
+    }
 }
 
 /// One decoded picture, in presentation order. Owns its FFmpeg frame; freed with the object.

@@ -107,7 +107,6 @@ final class ParallelFrameSource: @unchecked Sendable {
     }
 
     private func work() {
-        var reader: VideoReader?
         while true {
             permits.wait()
             let i: Int? = condition.withLock {
@@ -119,13 +118,13 @@ final class ParallelFrameSource: @unchecked Sendable {
             var decoded = Decoded()
             do {
                 // A fresh reader per chunk keeps each chunk's damage report its own.
-                reader = try VideoReader(path: file, options: options)
-                let sampler = try FrameSampler(reader: reader!, policy: policy, window: windows[i], logger: logger)
+                let reader = try VideoReader(path: file, options: options)
+                let sampler = try FrameSampler(reader: reader, policy: policy, window: windows[i], logger: logger)
                 while let sample = try sampler.next() {
                     if sample.repeatsPrevious { continue }
-                    decoded.frames.append(Frame(image: try reader!.image(from: sample.frame, size: size), time: sample.time))
+                    decoded.frames.append(Frame(image: try reader.image(from: sample.frame, size: size), time: sample.time))
                 }
-                decoded.report = reader!.report
+                decoded.report = reader.report
             } catch {
                 decoded.error = error
             }
@@ -134,19 +133,5 @@ final class ParallelFrameSource: @unchecked Sendable {
                 condition.broadcast()
             }
         }
-    }
-}
-
-extension DecodeReport {
-    /// Adds a later chunk's report: counts add up, the last frame and the cut-off come from it.
-    mutating func merge(_ other: DecodeReport) {
-        framesDecoded += other.framesDecoded
-        corruptPackets += other.corruptPackets
-        rejectedPackets += other.rejectedPackets
-        damagedFrames += other.damagedFrames
-        readError = readError ?? other.readError
-        lastFrameTime = other.lastFrameTime ?? lastFrameTime
-        truncatedAt = truncatedAt ?? other.truncatedAt
-        declaredEnd = declaredEnd ?? other.declaredEnd
     }
 }
