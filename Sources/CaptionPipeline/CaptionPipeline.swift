@@ -58,6 +58,8 @@ public struct CaptionSettings: Sendable, Equatable {
 public struct CaptionRun: Sendable {
     public var info: VideoInfo
     public var events: [Event]
+    /// Times of the frames at the model rate, in order: the frames captions can use.
+    public var modelFrameTimes: [MediaTime]
     public var report: DecodeReport
     /// Frames the tower ran on in this run (the rest came from the cache).
     public var towerFrames: Int
@@ -97,6 +99,7 @@ public final class CaptionPipeline {
         var nextModelSample = 0
         var modelStart: MediaTime?
         var tower = 0, cached = 0
+        var modelFrameTimes: [MediaTime] = []
         var last: MediaTime?
         while let sample = try sampler.next() {
             if sample.repeatsPrevious { continue }
@@ -122,6 +125,7 @@ public final class CaptionPipeline {
                 try cache.append(frame)
                 tower += 1
             }
+            modelFrameTimes.append(time)
             try segmenter.process(embedding: frame.embedding, at: time)
             progress(sampler.progress, "\(tower + cached) model frames, \(segmenter.frameCount) analysed")
         }
@@ -132,7 +136,8 @@ public final class CaptionPipeline {
         if reader.report.truncatedAt != nil { streamEnd = nil }
         let events = segmenter.events(end: streamEnd)
         logger.info("\(file): \(segmenter.frameCount) frames analysed, \(tower) through the tower (\(cached) from the cache), \(events.count) events")
-        return CaptionRun(info: info, events: events, report: reader.report, towerFrames: tower, cachedFrames: cached)
+        return CaptionRun(info: info, events: events, modelFrameTimes: modelFrameTimes, report: reader.report,
+                          towerFrames: tower, cachedFrames: cached)
     }
 
     /// The model frames inside `[event.start, event.end)` that a caption uses: all of them up to
@@ -151,15 +156,10 @@ public final class CaptionPipeline {
             guard let f = try cache.frame(at: t) else { throw CaptionError.cache(path: cache.path, reason: "frame at \(t) s missing") }
             return f.tokens
         }
-        var stream = StreamingDecoder(tokenizer: model.tokenizer, skipSpecialTokens: true)
-        var text = ""
         var options = settings.generation
         options.stopTokens.formUnion(model.stopTokens)
-        _ = try model.generate(text: settings.prompt, media: [.videoTokens(tokens)], options: options, system: settings.system) { id in
-            text += stream.push(id)
-            return true
-        }
-        text += stream.finish()
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let ids = try model.generate(text: settings.prompt, media: [.videoTokens(tokens)], options: options, system: settings.system)
+        // VILA decodes the answer skipping special tokens and strips it.
+        return model.tokenizer.decode(ids, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

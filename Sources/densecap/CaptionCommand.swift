@@ -208,10 +208,9 @@ struct Caption: AsyncParsableCommand {
         // Pass 2, with captions kept as they are made so an interruption loses at most one.
         let captionsPath = (cacheFolder as NSString).appendingPathComponent("captions.json")
         var done = loadCaptions(captionsPath, settings: recorded)
-        let modelTimes = run.events.isEmpty ? [] : try cachedTimes(cache, run: run)
         var events = run.events
         for (i, event) in events.enumerated() {
-            let frames = pipeline.captionFrames(for: event, among: modelTimes)
+            let frames = pipeline.captionFrames(for: event, among: run.modelFrameTimes)
             events[i].frameTimes = frames
             if event.skippable && !pipeline.settings.captionSkippable { continue }
             let key = "\(event.start.rational)-\(event.end.rational)-\(frames.map { "\($0.rational)" }.joined(separator: ","))"
@@ -236,12 +235,6 @@ struct Caption: AsyncParsableCommand {
         try writeOutputs(document, file: file, into: folder, formats: formats, logger: logger)
         if !keepCache { try? FileManager.default.removeItem(atPath: cacheFolder) }
         return warnAboutDamage(file, report: run.report)
-    }
-
-    /// The model-frame times of this run, in order (those cached for the analysed range).
-    private func cachedTimes(_ cache: FrameCache, run: CaptionRun) throws -> [MediaTime] {
-        guard let first = run.events.first?.start, let last = run.events.last?.end else { return [] }
-        return cache.times.filter { $0 >= first && $0 < last }.sorted()
     }
 
     /// Size and modification time: a changed file at the same path does not reuse a cache.

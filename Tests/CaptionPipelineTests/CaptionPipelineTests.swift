@@ -46,6 +46,7 @@ import VideoIO
         #expect(run.towerFrames == 6 && run.cachedFrames == 0)
         let times = cache.times.sorted()
         #expect(times.map(\.rational) == (0..<6).map { Rational(Int64($0), 2) })
+        #expect(run.modelFrameTimes == times)
         let event = try #require(run.events.first)
         let frames = pipeline.captionFrames(for: event, among: times)
         #expect(frames == times)  // 6 frames, within the checkpoint's budget of 6
