@@ -20,7 +20,7 @@ extension ModelOptions {
     }
 }
 
-/// Loads the checkpoint, answers, streams the text to stdout and timings to stderr.
+/// Loads the checkpoint, answers: the text to stdout, timings to stderr.
 private func answer(
     media: () throws -> [Media], question: String, modelOptions: ModelOptions, generation: GenerationArguments, logger: Logger
 ) async throws {
@@ -33,8 +33,6 @@ private func answer(
     logger.info("loaded \(directory) in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s; \(BLASRuntime.summary)")
     let start = Date()
     var firstTokenAt: Date?
-    var stream = StreamingDecoder(tokenizer: model.tokenizer, skipSpecialTokens: true)
-    var text = ""
     let prompt = try model.promptEmbeddings(text: question, media: items, system: generation.system)
     if model.llm.exceedsContext(promptLength: prompt.shape[0], maxNewTokens: generation.maxNewTokens) {
         logger.warning("\(prompt.shape[0]) prompt embeddings + \(generation.maxNewTokens) new tokens exceed the \(model.llm.config.maxPositionEmbeddings) positions the model was trained for; answers may degrade")
@@ -43,12 +41,10 @@ private func answer(
         prompt: prompt, options: generation.options(stops: model.stopTokens), allowed: model.llm.vocabularyRows
     ) { id in
         if firstTokenAt == nil { firstTokenAt = Date() }
-        text += stream.push(id)
         return true
     }
-    text += stream.finish()
     // VILA strips the decoded answer.
-    Console.stdout(text.trimmingCharacters(in: .whitespacesAndNewlines) + "\n")
+    Console.stdout(model.tokenizer.decode(output, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines) + "\n")
     let encode = (firstTokenAt ?? Date()).timeIntervalSince(start)
     logger.info("vision + prefill \(String(format: "%.2f", encode)) s; \(output.count) new tokens in \(String(format: "%.2f", Date().timeIntervalSince(firstTokenAt ?? Date()))) s")
 }
@@ -108,14 +104,14 @@ struct Ask: AsyncParsableCommand {
 
     @OptionGroup var range: TimeRangeOptions
 
-    @Option(help: "Detail: tile every frame like a single image, up to N tiles at the last scale (the reference's video_max_tiles; 1 = off, the default). Costs about N+5 tower passes per frame for NVILA, N+1 for NVILA-Lite.")
-    var detail = 1
+    @Option(help: "Detail: tile every frame like a single image, up to N tiles at the last scale (the reference's video_max_tiles; 1 = off; default: the checkpoint's video_max_tiles, 1 when unset). Costs about N+5 tower passes per frame for NVILA, N+1 for NVILA-Lite.")
+    var detail: Int?
 
     @OptionGroup var generation: GenerationArguments
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        guard detail >= 1 else { throw ValidationError("--detail must be at least 1") }
+        if let detail, detail < 1 { throw ValidationError("--detail must be at least 1") }
         if let frames, frames <= 0 { throw ValidationError("--frames must be positive") }
         if frames != nil && fps != nil { throw ValidationError("--frames and --fps exclude each other") }
         if let fps, Rational(parsing: fps).map({ $0 > .zero }) != true { throw ValidationError("--fps must be a positive number") }
@@ -131,7 +127,8 @@ struct Ask: AsyncParsableCommand {
             // tiles, not full frames: the model's own squash of a tile-sized image is a copy, so the
             // pixels are the same. Padding models pad first, and --detail tiles the full frame.
             let tile = try SiglipVisionConfig.load(checkpoint: checkpoint).imageSize
-            let squash = detail == 1 && config.imageMode != .pad
+            let tiles = detail ?? config.videoMaxTiles  // the checkpoint's video_max_tiles, as the reference
+            let squash = tiles == 1 && config.imageMode != .pad
             try await answer(
                 media: {
                     let reader = try VideoReader(path: video)
@@ -149,7 +146,7 @@ struct Ask: AsyncParsableCommand {
                         throw VideoError(.undecodable, path: video, reason: "no frame in the requested range")
                     }
                     logger.info("\(video): \(images.count) frames at \(times.joined(separator: ", ")) s")
-                    return [detail > 1 ? .detailedVideo(images, maxTiles: detail) : .video(images)]
+                    return [tiles > 1 ? .detailedVideo(images, maxTiles: tiles) : .video(images)]
                 }, question: question, modelOptions: modelOptions, generation: generation, logger: logger)
         }
     }
