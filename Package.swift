@@ -51,10 +51,12 @@ let package = Package(
         .target(name: "EventSegmenter", dependencies: ["DenseCore", "CKernels"]),
         // Output formats (JSON, CSV, SRT, WebVTT, ActivityNet, HTML) and the evaluation metrics.
         .target(name: "CaptionWriters", dependencies: ["DenseCore", "EventSegmenter"]),
-        // The captioning job: both passes over a video, the frame cache; the CLI only wires it.
+        // The jobs (`segment`, `caption`): settings, manifests, the frame cache, outputs; the CLI
+        // only parses flags, calls a job and prints.
         .target(
-            name: "CaptionPipeline",
-            dependencies: ["DenseCore", "VideoIO", "FrameSampler", "Engine", "EventSegmenter",
+            name: "Jobs",
+            dependencies: ["DenseCore", "VideoIO", "FrameSampler", "Engine", "EventSegmenter", "CaptionWriters",
+                           .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         .target(
@@ -72,7 +74,7 @@ let package = Package(
             name: "densecap",
             dependencies: [
                 "VideoIO", "FrameSampler", "TemporalCompress", "Engine", "DenseCore", "EventSegmenter", "CaptionWriters",
-                "CaptionPipeline", "ModelHub",
+                "Jobs", "ModelHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -93,8 +95,8 @@ let package = Package(
             name: "CaptionWritersTests", dependencies: ["CaptionWriters", "EventSegmenter", "DenseCore"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "CaptionPipelineTests",
-            dependencies: ["CaptionPipeline", "Engine", "EventSegmenter", "FrameSampler", "VideoIO", "DenseCore", "TestClips",
+            name: "JobsTests",
+            dependencies: ["Jobs", "CaptionWriters", "Engine", "EventSegmenter", "FrameSampler", "VideoIO", "DenseCore", "TestClips",
                            .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips", "TestHubServer"]),
         // A Hub on loopback inside the test process (SwiftNIO's HTTP/1 server directly, so a test

@@ -56,7 +56,7 @@ public struct CaptionDocument: Sendable, Equatable {
 }
 
 /// The output formats.
-public enum CaptionFormat: String, Sendable, CaseIterable {
+public enum CaptionFormat: String, Sendable, CaseIterable, Codable {
     case json, csv, srt, vtt, activitynet, html
 
     /// File name suffix: `<input stem>.<suffix>`.

@@ -77,6 +77,27 @@ public enum Evaluation {
     /// densevid_eval's temporal IoU: the union is the span of both intervals, but never more than
     /// the sum of their lengths (disjoint intervals), and 1e-8 is added to it.
     /// ranjaykrishna/densevid_eval@9d4045a, evaluate.py `ANETcaptions.iou`.
+    /// Boundary scores of every video any ground truth names, each against the ground truth
+    /// that scores it best (highest F1, the first on ties), as densevid_eval takes the best
+    /// annotator for localisation; summed over the videos.
+    /// - Parameter truths: one list of videos per ground-truth file.
+    public static func scoreBoundaries(predictions: [Video], truths: [[Video]], tolerance: Double) -> BoundaryScore {
+        var ids: [String] = []
+        for file in truths { for v in file where !ids.contains(v.id) { ids.append(v.id) } }
+        var total = BoundaryScore.zero
+        for id in ids {
+            let predicted = predictions.first { $0.id == id }?.boundaries ?? []
+            var best: BoundaryScore?
+            for file in truths {
+                guard let truth = file.first(where: { $0.id == id }) else { continue }
+                let score = scoreBoundaries(predicted: predicted, truth: truth.boundaries, tolerance: tolerance)
+                if best.map({ score.f1 > $0.f1 }) ?? true { best = score }
+            }
+            if let best { total = total + best }
+        }
+        return total
+    }
+
     public static func tIoU(_ a: [Double], _ b: [Double]) -> Double {
         let intersection = max(0, min(b[1], a[1]) - max(b[0], a[0]))
         let union = min(max(b[1], a[1]) - min(b[0], a[0]), b[1] - b[0] + a[1] - a[0])

@@ -85,3 +85,15 @@ func pad(_ v: UInt64, _ width: Int) -> String {
     let s = String(v)
     return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
 }
+
+/// Encoded as its exact `Rational` (`{"numerator": 1001, "denominator": 30000}`), never as a float.
+extension MediaTime: Codable {
+    public init(from decoder: Decoder) throws {
+        self.init(try decoder.singleValueContainer().decode(Rational.self))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rational)
+    }
+}

@@ -65,3 +65,9 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
     @usableFromInline let value: Value
     @usableFromInline init(_ value: Value) { self.value = value }
 }
+
+/// `v` in decimal, left-padded with zeros to `width` digits (file names that sort).
+public func zeroPad(_ v: Int, _ width: Int) -> String {
+    let s = String(v)
+    return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+}

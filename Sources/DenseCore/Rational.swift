@@ -118,3 +118,19 @@ extension String {
         return String(s)
     }
 }
+
+extension Rational {
+    private enum CodingKeys: String, CodingKey { case numerator, denominator }
+
+    /// Decodes `{"numerator", "denominator"}`, rejecting a zero denominator (a damaged file must
+    /// not become a division by zero later) and reducing the fraction.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let n = try c.decode(Int64.self, forKey: .numerator)
+        let d = try c.decode(Int64.self, forKey: .denominator)
+        guard d != 0, d != .min, n != .min else {
+            throw DecodingError.dataCorruptedError(forKey: .denominator, in: c, debugDescription: "invalid rational \(n)/\(d)")
+        }
+        self.init(n, d)
+    }
+}

@@ -1,13 +1,16 @@
 import DenseCore
 
 /// How boundaries become events.
-public struct FuserConfiguration: Sendable, Equatable {
+public struct FuserConfiguration: Sendable, Equatable, Codable {
     /// No event shorter than this (PySceneDetect's min_scene_len is 15 frames, 0.5 s at 30 fps).
     public var minimumLength: MediaTime = MediaTime(value: 1, timescale: 2)
     /// Events longer than this are split into equal parts at frame times (nil: never).
     public var maximumLength: MediaTime? = MediaTime(seconds: 60)
-    /// With gating on, a static event is never split: it is kept whole and marked skippable.
+    /// With gating on, a long static event (at least `skippableLength`) is never split: it is
+    /// kept whole and marked skippable. Shorter still events stay ordinary events.
     public var gating = false
+    /// The shortest still stretch that gating marks skippable.
+    public var skippableLength: MediaTime = MediaTime(seconds: 10)
     /// Motion energy (foreground fraction) at or below which a frame counts as still.
     public var staticEnergy: Double = 0.004
 
@@ -17,10 +20,10 @@ public struct FuserConfiguration: Sendable, Equatable {
 /// What the fuser needs of each frame after the detectors have seen it.
 public struct FrameRecord: Sendable, Equatable {
     public var time: MediaTime
-    /// Motion energy, 0…1 (0 when the motion detector is off).
-    public var energy: Double
+    /// Motion energy, 0…1; nil when the motion detector is off (nothing is known to be still).
+    public var energy: Double?
 
-    public init(time: MediaTime, energy: Double) {
+    public init(time: MediaTime, energy: Double?) {
         self.time = time
         self.energy = energy
     }
@@ -96,10 +99,11 @@ public enum EventFuser {
             let inside = frames[cursor..<upto]
             cursor = upto
             // The first frame of an event carries the change that opened it.
-            let isStatic = inside.dropFirst().allSatisfy { $0.energy <= configuration.staticEnergy }
+            let isStatic = isStill(inside.dropFirst(), configuration.staticEnergy)
             var event = Event(start: s.0, end: stop, keyframe: s.0, confidence: s.2, kind: s.1, isStatic: isStatic)
+            let gated = configuration.gating && isStatic && event.duration >= configuration.skippableLength
             if let maximum = configuration.maximumLength, maximum.rational > .zero, event.duration > maximum {
-                if configuration.gating && isStatic {
+                if gated {
                     event.skippable = true
                     event.keyframe = keyframe(inside, start: s.0, end: stop, kind: s.1)
                     events.append(event)
@@ -108,7 +112,7 @@ public enum EventFuser {
                 }
                 continue
             }
-            event.skippable = configuration.gating && isStatic
+            event.skippable = gated
             event.keyframe = keyframe(inside, start: s.0, end: stop, kind: s.1)
             events.append(event)
         }
@@ -118,7 +122,9 @@ public enum EventFuser {
     /// The peak of motion for motion events, else the frame nearest the middle.
     static func keyframe(_ frames: ArraySlice<FrameRecord>, start: MediaTime, end: MediaTime, kind: BoundaryKind) -> MediaTime {
         guard !frames.isEmpty else { return start }
-        if kind == .motion, let peak = frames.max(by: { $0.energy < $1.energy }), peak.energy > 0 { return peak.time }
+        if kind == .motion, let peak = frames.max(by: { ($0.energy ?? 0) < ($1.energy ?? 0) }), (peak.energy ?? 0) > 0 {
+            return peak.time
+        }
         let middle = start.rational + (end.rational - start.rational) / Rational(2)
         return frames.min { abs(($0.time.rational - middle).doubleValue) < abs(($1.time.rational - middle).doubleValue) }!.time
     }
@@ -139,9 +145,15 @@ public enum EventFuser {
             let inside = frames.filter { $0.time >= s && $0.time < stop }
             return Event(start: s, end: stop, keyframe: keyframe(inside[...], start: s, end: stop, kind: i == 0 ? event.kind : .split),
                          confidence: i == 0 ? event.confidence : 0, kind: i == 0 ? event.kind : .split,
-                         isStatic: event.isStatic || inside.dropFirst().allSatisfy { $0.energy <= staticEnergy })
+                         isStatic: event.isStatic || isStill(inside.dropFirst(), staticEnergy))
         }
     }
+}
+
+/// Every frame's motion energy is known and at most `threshold` (frames without a motion
+/// measurement are never still).
+func isStill<C: Collection<FrameRecord>>(_ frames: C, _ threshold: Double) -> Bool {
+    frames.allSatisfy { $0.energy.map { $0 <= threshold } ?? false }
 }
 
 func abs(_ r: Rational) -> Rational { r < .zero ? Rational.zero - r : r }

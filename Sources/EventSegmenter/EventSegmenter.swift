@@ -1,13 +1,17 @@
 import DenseCore
 
 /// Which detectors run and how they are tuned.
-public struct SegmenterConfiguration: Sendable, Equatable {
-    public enum Detector: String, Sendable, CaseIterable {
+///
+/// Codable: its encoding is part of the settings that outputs record and resume compares.
+public struct SegmenterConfiguration: Sendable, Equatable, Codable {
+    public enum Detector: String, Sendable, CaseIterable, Codable, Comparable {
         case content, histogram, adaptive, fade, dissolve, motion
+
+        public static func < (a: Detector, b: Detector) -> Bool { a.rawValue < b.rawValue }
     }
 
     /// The default set: adaptive cuts, fades, dissolves and motion in still scenes.
-    public var detectors: Set<Detector> = [.adaptive, .content, .fade, .dissolve, .motion]
+    @SortedWhenEncoded public var detectors: Set<Detector> = [.adaptive, .content, .fade, .dissolve, .motion]
     /// The rate frames arrive at (frames per second), to turn seconds into frame counts.
     public var frameRate: Double = 4
     /// ContentDetector's threshold; in the default set it catches cuts the adaptive ratio misses
@@ -23,11 +27,17 @@ public struct SegmenterConfiguration: Sendable, Equatable {
     /// The longest dissolve seen whole, in seconds.
     public var dissolveSpan: Double = 1.5
     public var motion = MotionDetector.Configuration()
+    /// Cosine distance between frame embeddings that makes a semantic boundary.
+    public var semanticThreshold: Double = 0.25
     /// Flash suppression window in seconds (0: off).
     public var flashWindow: Double = 0.5
     public var fuser = FuserConfiguration()
 
     public init() {}
+
+    /// Whether frames carry a motion energy (the motion detector runs): without it no event can
+    /// be called static.
+    public var measuresMotion: Bool { detectors.contains(.motion) }
 
     /// Still-camera footage (surveillance): motion events after a second of quiet, gating on.
     public static var staticCamera: SegmenterConfiguration {
@@ -56,7 +66,10 @@ public final class EventSegmenter {
     private var previous: AnalyzedFrame?
     private let motion: MotionDetector?
     private let semantic: SemanticNoveltyDetector
-    private var lastEmbeddingTime: MediaTime?
+    /// Embeddings wait here until `events`: only then are the pixel boundaries that reset the
+    /// running mean all known (the adaptive detector and the flash filter release theirs late).
+    private var embeddings: [(time: MediaTime, embedding: [Float])] = []
+    private var finished = false
     private let flash: FlashFilter?
     private var records: [FrameRecord] = []
     private var lastTime: MediaTime?
@@ -78,7 +91,7 @@ public final class EventSegmenter {
         if c.detectors.contains(.dissolve) { detectors.append(DissolveDetector(span: max(3, frames(c.dissolveSpan)))) }
         motion = c.detectors.contains(.motion) ? MotionDetector(configuration: c.motion) : nil
         if let motion { detectors.append(motion) }
-        semantic = SemanticNoveltyDetector()
+        semantic = SemanticNoveltyDetector(threshold: c.semanticThreshold)
         flash = c.flashWindow > 0
             ? FlashFilter(window: MediaTime(Rational(Int64((c.flashWindow * 1000).rounded()), 1000)),
                           historyLength: max(8, frames(c.flashWindow) + frames(c.dissolveSpan) + 4), weights: c.weights)
@@ -106,21 +119,15 @@ public final class EventSegmenter {
         }
         previous = frame
         for d in detectors { found += d.process(frame) }
-        records.append(FrameRecord(time: frame.time, energy: motion?.lastEnergy ?? 0))
+        records.append(FrameRecord(time: frame.time, energy: motion?.lastEnergy))
         route(found, frame: frame)
     }
 
     /// A per-frame embedding `[dim]` (the vision tower's pooled features) at a frame's time.
+    /// Kept until `events`, which runs the novelty detector over them in time order.
     public func process(embedding: [Float], at time: MediaTime) throws {
-        // The running mean restarts at every pixel-level boundary the embedding has passed, so it
-        // never spans a cut, whether embeddings come with the frames or after all of them.
-        if let last = lastEmbeddingTime, time <= last { throw SegmenterError.outOfOrder(time: time, previous: last) }
-        let since = lastEmbeddingTime
-        lastEmbeddingTime = time
-        if let since, candidates.contains(where: { $0.kind != .semantic && $0.kind != .motion && $0.time > since && $0.time <= time }) {
-            semantic.reset()
-        }
-        if let b = try semantic.process(embedding: embedding, at: time) { candidates.append(b) }
+        if let last = embeddings.last?.time, time <= last { throw SegmenterError.outOfOrder(time: time, previous: last) }
+        embeddings.append((time, embedding))
     }
 
     /// A boundary found elsewhere (a caller's own detector).
@@ -129,14 +136,13 @@ public final class EventSegmenter {
     /// Flushes the detectors and returns the events covering `[first frame, end)`.
     /// - Parameter end: the end of the stream; default the last frame's time plus the typical
     ///   frame interval.
-    public func events(end: MediaTime? = nil) -> [Event] {
-        var found: [Boundary] = adaptive?.finish() ?? []
-        for d in detectors { found += d.finish() }
-        route(found, frame: nil)
-        if let flash { candidates += flash.finish() }
+    ///   - extra: boundaries found after the frames (semantic probes), fused with the rest.
+    /// Can be called again (with other `extra` boundaries); no frame may follow the first call.
+    public func events(end: MediaTime? = nil, adding extra: [Boundary] = []) throws -> [Event] {
+        try finish()
         guard let first = records.first else { return [] }
         let stop = end ?? defaultEnd
-        let accepted = EventFuser.fuse(candidates, start: first.time, end: stop, configuration: configuration.fuser)
+        let accepted = EventFuser.fuse(candidates + extra, start: first.time, end: stop, configuration: configuration.fuser)
         return EventFuser.events(boundaries: accepted, frames: records, end: stop, configuration: configuration.fuser)
     }
 
@@ -144,6 +150,25 @@ public final class EventSegmenter {
     public func fusedBoundaries(end: MediaTime) -> [Boundary] {
         guard let first = records.first else { return [] }
         return EventFuser.fuse(candidates, start: first.time, end: end, configuration: configuration.fuser)
+    }
+
+    /// Flushes the detectors, then runs the novelty detector over the embeddings. Its running
+    /// mean restarts at every pixel-level boundary an embedding has passed, so it never spans a
+    /// cut, whatever order frames and embeddings came in.
+    private func finish() throws {
+        guard !finished else { return }
+        finished = true
+        var found: [Boundary] = adaptive?.finish() ?? []
+        for d in detectors { found += d.finish() }
+        route(found, frame: nil)
+        if let flash { candidates += flash.finish() }
+        let resets = candidates.filter { $0.kind != .semantic && $0.kind != .motion }.map(\.time).sorted()
+        var since: MediaTime?
+        for (time, embedding) in embeddings {
+            if let since, resets.contains(where: { $0 > since && $0 <= time }) { semantic.reset() }
+            since = time
+            if let b = try semantic.process(embedding: embedding, at: time) { candidates.append(b) }
+        }
     }
 
     private var defaultEnd: MediaTime {
@@ -165,4 +190,17 @@ public final class EventSegmenter {
         // A new shot: the still-scene background starts over.
         if accepted.contains(where: { $0.kind != .motion }) { motion?.reset() }
     }
+}
+
+/// A set whose encoding is its sorted elements: a `Set`'s own order changes from process to
+/// process (hash seeding), and settings encodings must be byte-stable to compare.
+@propertyWrapper
+public struct SortedWhenEncoded<Element: Hashable & Comparable & Codable & Sendable>: Codable, Equatable, Sendable {
+    public var wrappedValue: Set<Element>
+
+    public init(wrappedValue: Set<Element>) { self.wrappedValue = wrappedValue }
+
+    public init(from decoder: Decoder) throws { wrappedValue = Set(try [Element](from: decoder)) }
+
+    public func encode(to encoder: Encoder) throws { try wrappedValue.sorted().encode(to: encoder) }
 }

@@ -266,7 +266,7 @@ func meanAbsoluteDifference(_ a: [UInt8], _ b: [UInt8]) -> Double {
 }
 
 /// Weights of ContentDetector's score: the weighted mean of the per-channel mean differences.
-public struct ContentWeights: Sendable, Equatable {
+public struct ContentWeights: Sendable, Equatable, Codable {
     public var hue: Double
     public var saturation: Double
     public var value: Double

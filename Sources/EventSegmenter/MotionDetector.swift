@@ -14,7 +14,7 @@ import Foundation
 /// quiet (so a film's moving shots, never quiet that long, report nothing) and at the end of such
 /// activity. A frame where most of the picture changes (a cut, a camera move) resets the background.
 public final class MotionDetector: FrameDetector {
-    public struct Configuration: Sendable, Equatable {
+    public struct Configuration: Sendable, Equatable, Codable {
         public var pixelThreshold: Float = 14
         public var onFraction: Double = 0.004
         public var offFraction: Double = 0.002

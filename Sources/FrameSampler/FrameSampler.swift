@@ -95,6 +95,9 @@ public final class FrameSampler {
         case .count:
             guard nextIndex < countTargets!.count else { return finish() }
             return try sample(at: countTargets![nextIndex])
+        case .times(let times):
+            guard nextIndex < times.count, window.end.map({ times[nextIndex] < $0 }) ?? true else { return finish() }
+            return try sample(at: times[nextIndex])
         case .rate(let rate):
             let start = try resolveOrigin()
             guard let start, let t = sampleTime(nextIndex, start: start, rate: rate), window.end.map({ t < $0 }) ?? true

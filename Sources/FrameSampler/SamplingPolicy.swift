@@ -10,10 +10,13 @@ public enum SamplingPolicy: Sendable, Equatable {
     case count(Int)
     /// Every decoded frame in range (with key-frame-only decoding: every key frame).
     case every
+    /// The first decoded frame at or after each of these times (ascending), like `rate` on an
+    /// irregular grid: the frames a job chose after a first pass.
+    case times([MediaTime])
 }
 
 /// A time window `[start, end)` on the stream's timeline; nil sides are the stream's own ends.
-public struct TimeWindow: Sendable, Equatable {
+public struct TimeWindow: Sendable, Equatable, Codable {
     public var start: MediaTime?
     public var end: MediaTime?
 

@@ -1,32 +1,14 @@
 import ArgumentParser
 import CaptionWriters
 import Foundation
+import Jobs
 import ModelHub
 import VideoIO
 
-/// Exit codes (sysexits.h where one fits); documented in `densecap --help` and README.
-enum Status: Int32, Comparable {
-    case success = 0
-    case failure = 1
-    case partial = 3
-    case usage = 64
-    case dataError = 65
-    case noInput = 66
-    case unavailable = 69
-    case cannotCreate = 73
-    case tempFailure = 75
-    case protocolError = 76
-    case noPermission = 77
+/// Exit codes: `Jobs.ExitStatus` (README's table).
+typealias Status = ExitStatus
 
-    init(_ kind: VideoError.Kind) {
-        switch kind {
-        case .missing, .unreadable: self = .noInput
-        case .notMedia, .noVideo, .undecodable: self = .dataError
-        case .unsupportedCodec: self = .unavailable
-        case .output: self = .cannotCreate
-        }
-    }
-
+extension ExitStatus {
     init(_ kind: HubError.Kind) {
         switch kind {
         case .invalidReference: self = .usage
@@ -37,18 +19,6 @@ enum Status: Int32, Comparable {
         case .diskFull, .permissionDenied, .io: self = .cannotCreate
         }
     }
-
-    /// Severity order: a failure outranks a partial result, which outranks success.
-    private var severity: Int {
-        switch self {
-        case .success: 0
-        case .partial: 1
-        case .failure: 3
-        default: 2
-        }
-    }
-
-    static func < (a: Status, b: Status) -> Bool { a.severity < b.severity }
 
     var exitCode: ExitCode { ExitCode(rawValue) }
 }
@@ -142,9 +112,4 @@ func warnAboutDamage(_ file: String, report: DecodeReport) -> Bool {
         damaged = true
     }
     return damaged
-}
-
-/// `dir/clip.mp4` → `clip`.
-func stem(of file: String) -> String {
-    ((file as NSString).lastPathComponent as NSString).deletingPathExtension
 }

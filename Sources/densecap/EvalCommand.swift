@@ -68,19 +68,15 @@ struct Evaluate: ParsableCommand {
             for i in truths.indices { truths[i][0].id = id }
         }
         complete(&predictions, &truths)
-        var boundary = Evaluation.BoundaryScore.zero
-        let firstTruth = Dictionary(truths[0].map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        for (id, t) in firstTruth {
-            let p = predictions.first { $0.id == id }?.boundaries ?? []
-            boundary = boundary + Evaluation.scoreBoundaries(predicted: p, truth: t.boundaries, tolerance: tolerance)
-        }
+        let boundary = Evaluation.scoreBoundaries(predictions: predictions, truths: truths, tolerance: tolerance)
+        let videoCount = Set(truths.flatMap { $0.map(\.id) }).count
         let predMap = Dictionary(predictions.map { ($0.id, $0.events) }, uniquingKeysWith: { a, _ in a })
         let truthMaps = truths.map { Dictionary($0.map { ($0.id, $0.events) }, uniquingKeysWith: { a, _ in a }) }
         let levels = try thresholds()
         let detection = levels.map { Evaluation.detection(predictions: predMap, truths: truthMaps, tIoU: $0) }
         if json {
             var fields: [(String, JSONText)] = [
-                ("videos", .int(firstTruth.count)), ("tolerance", .number(String(tolerance))),
+                ("videos", .int(videoCount)), ("tolerance", .number(String(tolerance))),
                 ("boundaries", .object([
                     ("true_positives", .int(boundary.truePositives)), ("false_positives", .int(boundary.falsePositives)),
                     ("false_negatives", .int(boundary.falseNegatives)), ("precision", .number(fmt(boundary.precision))),

@@ -2,6 +2,7 @@ import ArgumentParser
 import DenseCore
 import Foundation
 import FrameSampler
+import Jobs
 import Logging
 import VideoIO
 
@@ -157,11 +158,6 @@ struct Frames: ParsableCommand {
         }
         if format == .png { try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent("frames.rgb")) }
     }
-}
-
-func zeroPad(_ v: Int, _ width: Int) -> String {
-    let s = String(v)
-    return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
 }
 
 /// Raw RGB24 frames back to back, to stdout or to `frames.rgb` (renamed into place at the end).

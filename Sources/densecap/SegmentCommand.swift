@@ -4,6 +4,7 @@ import DenseCore
 import EventSegmenter
 import Foundation
 import FrameSampler
+import Jobs
 import Logging
 import VideoIO
 
@@ -136,65 +137,15 @@ struct Segment: ParsableCommand {
 
     private func outputFormats() throws -> [CaptionFormat] { try parseFormats(formats) }
 
-    /// The settings recorded in every output (and compared to skip finished inputs).
-    private var settings: [(String, String)] {
-        [("fps", fps), ("width", String(width)), ("start", range.start ?? ""), ("end", range.end ?? ""), ("detectors", detectors),
-         ("still", String(still)), ("threshold", threshold.map { String($0) } ?? ""),
-         ("adaptive_ratio", adaptiveRatio.map { String($0) } ?? ""),
-         ("weights", weights == "1,1,1,0" ? "" : weights), ("min_length", minLength),
-         ("max_length", maxLength), ("gate", String(gate)), ("refine", refine ? "true" : ""),
-         ("thumbnails", String(thumbnails))].filter { !$0.1.isEmpty }
-    }
-
-    func run() throws {
-        let logger = global.makeLogger(label: "densecap.segment")
-        var status = Status.success
-        var documents: [CaptionDocument] = []
-        if let out {
-            do {
-                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            } catch {
-                Console.error("\(out): cannot create folder: \(describe(error))")
-                throw Status.cannotCreate.exitCode
-            }
-        }
-        for file in files {
-            do {
-                if let out, !force, outputIsDone(file, in: out, settings: settings) {
-                    logger.info("\(file): already done in \(out); --force redoes it")
-                    continue
-                }
-                let (document, damaged) = try segment(file, logger: logger)
-                if let out {
-                    try writeOutputs(document, file: file, into: out, formats: try outputFormats(), logger: logger)
-                } else {
-                    documents.append(document)
-                }
-                status = max(status, damaged ? .partial : .success)
-            } catch let error as VideoError {
-                Console.error(error.description)
-                status = max(status, Status(error.kind))
-            } catch let error as SegmenterError {
-                Console.error("\(file): \(error)")
-                status = max(status, .failure)
-            }
-        }
-        if out == nil {
-            switch format {
-            case .json:
-                let values = documents.map { JSONWriter.value($0) }
-                Console.stdout((files.count == 1 ? values.first ?? .null : .array(values)).rendered() + "\n")
-            case .csv:
-                Console.stdout(CSVWriter.render(documents))
-            }
-        }
-        if status != .success { throw status.exitCode }
-    }
-
-    private func configuration(frameRate: Double) throws -> SegmenterConfiguration {
+    /// Every flag that changes the outputs, as the job's settings.
+    func settings() throws -> SegmentSettings {
+        var s = SegmentSettings()
+        s.detection.rate = fps == "all" ? nil : Rational(parsing: fps)!
+        s.detection.width = width
+        s.detection.window = range.window
+        s.detection.refine = refine
         var c = still ? SegmenterConfiguration.staticCamera : SegmenterConfiguration()
         c.detectors = try detectorSet()
-        c.frameRate = frameRate
         if let threshold { c.contentThreshold = threshold }
         if let adaptiveRatio { c.adaptiveRatio = adaptiveRatio }
         c.weights = try contentWeights()
@@ -202,147 +153,48 @@ struct Segment: ParsableCommand {
         let maximum = MediaTime(parsing: maxLength)!
         c.fuser.maximumLength = maximum > .zero ? maximum : nil
         if gate { c.fuser.gating = true }
-        return c
+        s.detection.segmenter = c
+        s.output = OutputSettings(formats: try outputFormats(), thumbnailWidth: thumbnails ? thumbnailWidth : nil)
+        return s
     }
 
-    /// Source seconds per parallel decoding chunk (`DENSECAP_DECODE_CHUNK_SECONDS`, for tests).
-    private var decodeChunk: MediaTime {
-        let text = ProcessInfo.processInfo.environment["DENSECAP_DECODE_CHUNK_SECONDS"]
-        return text.flatMap(MediaTime.init(parsing:)).flatMap { $0 > .zero ? $0 : nil } ?? MediaTime(seconds: 30)
-    }
-
-    private func segment(_ file: String, logger: Logger) throws -> (CaptionDocument, damaged: Bool) {
-        // Detection looks at small frames: skipping deblocking costs nothing it can see.
-        let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads, fast: true))
-        let info = reader.info
-        let window = range.window
-        let policy: SamplingPolicy = fps == "all" ? .every : .rate(Rational(parsing: fps)!)
-        let rate = fps == "all" ? (info.averageFrameRate ?? info.realFrameRate)?.doubleValue ?? 30 : Rational(parsing: fps)!.doubleValue
-        let segmenter = EventSegmenter(configuration: try configuration(frameRate: rate))
-        let sampler = try FrameSampler(reader: reader, policy: policy, window: window, logger: logger)
-        let size = OutputSize(width: min(width, info.displaySize.width))
-        let progress = ProgressBar(label: stem(of: file))
-        var last: MediaTime?
-        var sampleTimes: [MediaTime] = []
-        var report: DecodeReport
-        // Sparse sampling (a rate): two single-threaded decoders on key-frame-aligned chunks, the
-        // analysis on this thread. Every frame (`--fps all`): one decoder and the analysis queue,
-        // which keeps both cores busy without a third thread.
-        if threads == 1, case .rate = policy, let parallel = ParallelFrameSource(
-            file: file, reader: reader, options: DecodeOptions(threads: 1, fast: true), policy: policy, window: window,
-            size: size, chunk: decodeChunk, logger: logger)
-        {
-            report = try parallel.run(consume: { frame in
-                try segmenter.process(frame.image, at: frame.time)
-                last = frame.time
-                if refine { sampleTimes.append(frame.time) }
-            }, progress: { progress.update($0, detail: "\(segmenter.frameCount) frames") })
-        } else {
-            // Decoding and analysis overlap: this thread decodes and scales frame k + 1 while
-            // `analysis` analyses frame k (frames stay in order: one serial queue).
-            let analysis = PipelinedAnalysis(segmenter)
-            while let sample = try sampler.next() {
-                if sample.repeatsPrevious { continue }
-                try analysis.submit(try reader.image(from: sample.frame, size: size), at: sample.time)
-                last = sample.time
-                if refine { sampleTimes.append(sample.time) }
-                progress.update(sampler.progress, detail: "\(analysis.submitted) frames")
-            }
-            try analysis.drain()
-            report = reader.report
-        }
-        progress.finish()
-        guard last != nil else { throw VideoError(.undecodable, path: file, reason: "no frame in the range") }
-        var streamEnd = info.endTime
-        if let e = window.end, streamEnd.map({ e < $0 }) ?? true { streamEnd = e }
-        if let e = streamEnd, let l = last, e <= l { streamEnd = nil }
-        if report.truncatedAt != nil { streamEnd = nil }
-        var events = segmenter.events(end: streamEnd)
-        if refine && fps != "all" { try refineCuts(&events, file: file, sampleTimes: sampleTimes, logger: logger) }
-        logger.info("\(file): \(segmenter.frameCount) frames, \(events.count) events")
-        var document = CaptionDocument(
-            video: VideoMetadata(path: file, duration: info.duration, width: info.displaySize.width,
-                                 height: info.displaySize.height, frameRate: info.averageFrameRate, codec: info.codec),
-            generator: "densecap \(densecapVersion) segment", settings: settings, events: events)
-        if thumbnails {
-            document.thumbnails = try keyframeThumbnails(file, events: events, width: thumbnailWidth, threads: threads, logger: logger)
-        }
-        return (document, warnAboutDamage(file, report: report))
-    }
-
-    /// Moves each cut from the sample that first showed it to the frame with the largest content
-    /// change among the frames after the sample before it.
-    private func refineCuts(_ events: inout [Event], file: String, sampleTimes: [MediaTime], logger: Logger) throws {
-        let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads, fast: true))
-        let size = OutputSize(width: min(width, reader.info.displaySize.width))
-        let weights = try contentWeights()
-        for i in events.indices.dropFirst() where events[i].kind == .cut {
-            let cut = events[i].start
-            // The sample before the cut: the last one earlier than it.
-            var lo = 0, hi = sampleTimes.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if sampleTimes[mid] < cut { lo = mid + 1 } else { hi = mid }
-            }
-            guard lo > 0 else { continue }
-            let window = TimeWindow(start: sampleTimes[lo - 1], end: cut + MediaTime(Rational(1, 1_000_000)))
-            let sampler = try FrameSampler(reader: reader, policy: .every, window: window, logger: logger)
-            var previous: AnalyzedFrame?
-            var best: (time: MediaTime, score: Double)?
-            while let sample = try sampler.next() {
-                let frame = AnalyzedFrame(index: 0, time: sample.time, image: try reader.image(from: sample.frame, size: size),
-                                          edges: weights.edges > 0)
-                if let previous {
-                    let score = contentScore(previous, frame, weights: weights)
-                    if best.map({ score > $0.score }) ?? true { best = (sample.time, score) }
-                }
-                previous = frame
-            }
-            guard let best, best.time > events[i - 1].start, best.time < events[i].end else { continue }
-            events[i].start = best.time
-            events[i - 1].end = best.time
-            if events[i - 1].keyframe >= best.time { events[i - 1].keyframe = events[i - 1].start }
-        }
-    }
-}
-
-/// Runs `EventSegmenter.process` on a serial background queue, at most `depth` frames behind
-/// the caller, and hands back the first error.
-final class PipelinedAnalysis: @unchecked Sendable {
-    // The segmenter is touched only on `queue` until `drain` returns.
-    private let segmenter: EventSegmenter
-    private let queue = DispatchQueue(label: "densecap.segment.analysis")
-    private let slots: DispatchSemaphore
-    private let lock = NSLock()
-    private var failure: Error?
-    private(set) var submitted = 0
-
-    init(_ segmenter: EventSegmenter, depth: Int = 4) {
-        self.segmenter = segmenter
-        slots = DispatchSemaphore(value: depth)
-    }
-
-    func submit(_ image: RGBImage, at time: MediaTime) throws {
-        try rethrow()
-        slots.wait()
-        submitted += 1
-        queue.async {
-            defer { self.slots.signal() }
+    func run() throws {
+        let logger = global.makeLogger(label: "densecap.segment")
+        let job = SegmentJob(settings: try settings(), logger: logger)
+        job.decodeThreads = threads
+        job.generator = "densecap \(densecapVersion) segment"
+        if let out {
             do {
-                try self.segmenter.process(image, at: time)
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             } catch {
-                self.lock.withLock { if self.failure == nil { self.failure = error } }
+                Console.error("\(out): cannot create folder: \(describe(error))")
+                throw Status.cannotCreate.exitCode
             }
+            let status = runBatch(files, out: out, logger: logger) { file, folder in
+                let bar = ProgressBar(label: stem(of: file))
+                defer { bar.finish() }
+                return try job.run(file: file, into: folder, force: force) { bar.update($0, detail: "detecting") }
+            }
+            if status != .success { throw status.exitCode }
+            return
         }
-    }
-
-    /// Waits for every submitted frame.
-    func drain() throws {
-        queue.sync {}
-        try rethrow()
-    }
-
-    private func rethrow() throws {
-        if let error = lock.withLock({ failure }) { throw error }
+        // No --out: documents on stdout, nothing recorded.
+        var documents: [CaptionDocument] = []
+        let status = runBatch(files, out: nil, logger: logger) { file, _ in
+            let bar = ProgressBar(label: stem(of: file))
+            defer { bar.finish() }
+            var outcome = JobOutcome()
+            (outcome.document, outcome.report) = try job.analyse(file: file) { bar.update($0, detail: "detecting") }
+            documents.append(outcome.document!)
+            return outcome
+        }
+        switch format {
+        case .json:
+            let values = documents.map { JSONWriter.value($0) }
+            Console.stdout((files.count == 1 ? values.first ?? .null : .array(values)).rendered() + "\n")
+        case .csv:
+            Console.stdout(CSVWriter.render(documents))
+        }
+        if status != .success { throw status.exitCode }
     }
 }

@@ -67,13 +67,44 @@ import Testing
             #expect(files.contains("\(name).\(suffix)"), "\(suffix) missing")
         }
         #expect(try densecap(args).stderr.contains("already done"))
+        // An output lost: the rerun writes it again from the manifest, computing nothing.
         try FileManager.default.removeItem(atPath: out + "/\(name).events.json")
         let resumed = try densecap(args)
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(resumed.stderr.contains("resuming with 12 frames"))
-        #expect(resumed.stderr.contains("0 through the tower (12 from the cache)"))
+        #expect(resumed.stderr.contains("tower 0 frames"), "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("0 captions generated, 3 reused"), "\(resumed.stderr)")
         let again = try json(Data(contentsOf: URL(fileURLWithPath: out + "/\(name).events.json")))
         #expect((again["events"] as? [[String: Any]])?.map { $0["caption"] as? String } == events.map { $0["caption"] as? String })
+    }
+
+    /// `kill -9` at a seeded moment of the tower phase or of captioning: the rerun repeats no
+    /// recorded tower pass and no recorded caption, and writes outputs byte-identical to an
+    /// uninterrupted run's.
+    @Test(arguments: [("tower", 5), ("tower", 11), ("caption", 1), ("caption", 2)])
+    func killedRunResumesWithoutRepeatingWork(point: String, after: Int) throws {
+        let clean = temporaryFolder("kill-clean-\(point)-\(after)")
+        let out = temporaryFolder("kill-\(point)-\(after)")
+        let base = ["caption", "--model", engineFixtures + "/tiny-nvila-lite", threeColours, "--fps", "2",
+                    "--max-new-tokens", "6", "--formats", "json,csv,srt,vtt,activitynet,html"]
+        let reference = try densecap(base + ["--out", clean])
+        #expect(reference.status == 0, "\(reference.stderr)")
+        #expect(reference.stderr.contains("tower 12 frames"), "\(reference.stderr)")
+        let environment = ProcessInfo.processInfo.environment.merging(["DENSECAP_FAILPOINT": "\(point):\(after)"]) { $1 }
+        let killed = try runProcess(densecapBinary, base + ["--out", out], environment: environment)
+        #expect(killed.status == 9, "\(killed.stderr)")
+        let resumed = try densecap(base + ["--out", out])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        // 12 caption frames (4 per event) and 3 captions in all; what the killed run recorded stays done.
+        let tower = point == "tower" ? 12 - after : 0
+        let generated = point == "caption" ? 3 - after : 3
+        #expect(resumed.stderr.contains("tower \(tower) frames"), "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("\(generated) captions generated"), "\(resumed.stderr)")
+        let name = ((threeColours as NSString).lastPathComponent as NSString).deletingPathExtension
+        for suffix in ["events.json", "events.csv", "srt", "vtt", "activitynet.json", "html"] {
+            let a = try Data(contentsOf: URL(fileURLWithPath: clean + "/\(name).\(suffix)"))
+            let b = try Data(contentsOf: URL(fileURLWithPath: out + "/\(name).\(suffix)"))
+            #expect(a == b, "\(suffix) differs after resuming")
+        }
     }
 
     /// A missing file and an audio-only file do not stop the batch: the good clip is captioned and

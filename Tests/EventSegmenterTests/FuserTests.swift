@@ -1,3 +1,4 @@
+import Foundation
 import DenseCore
 import Testing
 
@@ -83,6 +84,7 @@ private func frames(_ ms: Int64, energy: (Int64) -> Double = { _ in 0 }) -> [Fra
         var config = FuserConfiguration()
         config.maximumLength = t(4000)
         config.gating = true
+        config.skippableLength = t(5000)
         let moving = { (ms: Int64) in ms >= 6000 && ms < 8000 ? (ms == 7000 ? 0.2 : 0.05) : 0 }
         let events = EventFuser.events(boundaries: [b(6000, .motion, 0.9), b(8000, .motion, 0.9)],
                                        frames: frames(20000, energy: moving), end: t(20000), configuration: config)
@@ -91,6 +93,33 @@ private func frames(_ ms: Int64, energy: (Int64) -> Double = { _ in 0 }) -> [Fra
         #expect(events.map(\.isStatic) == [true, false, true])
         // Motion events show their peak of motion.
         #expect(events[1].keyframe == t(7000))
+    }
+
+    /// Gating marks only long still stretches skippable: a short quiet event between two motion
+    /// events is captioned like any other.
+    @Test func gatingSkipsOnlyLongStillStretches() {
+        var config = FuserConfiguration()
+        config.gating = true
+        config.skippableLength = t(10000)
+        let moving = { (ms: Int64) in (ms >= 2000 && ms < 4000) || (ms >= 7000 && ms < 9000) ? 0.05 : 0 }
+        let events = EventFuser.events(
+            boundaries: [b(2000, .motion, 0.9), b(4000, .motion, 0.9), b(7000, .motion, 0.9), b(9000, .motion, 0.9)],
+            frames: frames(30000, energy: moving), end: t(30000), configuration: config)
+        #expect(events.map(\.start) == [t(0), t(2000), t(4000), t(7000), t(9000)])
+        #expect(events.map(\.isStatic) == [true, false, true, false, true])
+        // 2 s and 3 s of quiet are not "long"; the last 21 s are.
+        #expect(events.map(\.skippable) == [false, false, false, false, true])
+    }
+
+    /// Without the motion detector nothing is known to be still: no event is static or skippable.
+    @Test func withoutMotionNothingIsStatic() {
+        var config = FuserConfiguration()
+        config.gating = true
+        config.skippableLength = t(1000)
+        let unknown = stride(from: Int64(0), to: 20000, by: 250).map { FrameRecord(time: t($0), energy: nil) }
+        let events = EventFuser.events(boundaries: [b(8000, .cut, 0.9)], frames: unknown, end: t(20000), configuration: config)
+        #expect(events.count == 2)
+        #expect(events.allSatisfy { !$0.isStatic && !$0.skippable })
     }
 }
 
@@ -124,7 +153,7 @@ private func frames(_ ms: Int64, energy: (Int64) -> Double = { _ in 0 }) -> [Fra
             let e: [Float] = i < 12 ? [1, 0, 0] : (i < 18 ? [0, 1, 0] : [0, 0, 1])
             try s.process(embedding: e, at: Synth.time(i))
         }
-        let events = s.events()
+        let events = try s.events()
         #expect(events.map(\.start) == [Synth.time(0), Synth.time(12), Synth.time(18)])
         #expect(events.map(\.kind) == [.start, .cut, .semantic])
         #expect(throws: SegmenterError.self) { try s.process(embedding: [1, 0, 0], at: Synth.time(3)) }
@@ -136,7 +165,29 @@ private func frames(_ ms: Int64, energy: (Int64) -> Double = { _ in 0 }) -> [Fra
         #expect(throws: SegmenterError.self) { try s.process(Synth.scene(1), at: Synth.time(1)) }
     }
 
-    @Test func nothingInNothingOut() {
-        #expect(EventSegmenter().events().isEmpty)
+    @Test func nothingInNothingOut() throws {
+        #expect(try EventSegmenter().events().isEmpty)
+    }
+
+    /// Embeddings interleaved with frames (the order the caption job's every-frame mode uses):
+    /// the running mean still restarts at the cut, whose candidate the adaptive detector releases
+    /// frames later. Embeddings u, v, w 36° apart in a plane (cosine distance 0.19 each step):
+    /// v after the cut is not novel against u, w not against v; but w against the mean of u and
+    /// v (54°, distance 0.41) would be — a boundary at frame 16 means the reset was missed.
+    @Test func semanticResetAtCutsWhateverTheOrder() throws {
+        let angle = { (deg: Double) -> [Float] in [Float(cos(deg * .pi / 180)), Float(sin(deg * .pi / 180)), 0] }
+        let frames = Synth.scene(1).times(8) + Synth.scene(2).times(16)
+        let embeddings = (0..<24).map { angle($0 < 8 ? 0 : ($0 < 16 ? 36 : 72)) }
+        for interleaved in [true, false] {
+            let s = EventSegmenter()
+            for (i, f) in frames.enumerated() {
+                try s.process(f, at: Synth.time(i))
+                if interleaved { try s.process(embedding: embeddings[i], at: Synth.time(i)) }
+            }
+            if !interleaved { for i in 0..<24 { try s.process(embedding: embeddings[i], at: Synth.time(i)) } }
+            let events = try s.events()
+            #expect(events.map(\.start) == [Synth.time(0), Synth.time(8)], "interleaved: \(interleaved)")
+            #expect(!events.contains { $0.kind == .semantic }, "interleaved: \(interleaved)")
+        }
     }
 }

@@ -89,7 +89,7 @@ enum Synth {
         configure(&c)
         let s = EventSegmenter(configuration: c)
         for (i, image) in images.enumerated() { try s.process(image, at: time(i, fps: fps)) }
-        return s.events()
+        return try s.events()
     }
 }
 

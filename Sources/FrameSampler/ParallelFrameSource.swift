@@ -14,10 +14,10 @@ import VideoIO
 /// the whole window's sample grid. At most `depth` decoded chunks are held, so memory stays bounded
 /// whatever the length. Used when the container has a key-frame index and the window spans at
 /// least two chunks; otherwise the caller samples sequentially.
-final class ParallelFrameSource: @unchecked Sendable {
-    struct Frame {
-        let image: RGBImage
-        let time: MediaTime
+public final class ParallelFrameSource: @unchecked Sendable {
+    public struct Frame {
+        public let image: RGBImage
+        public let time: MediaTime
     }
 
     private struct Decoded {
@@ -26,7 +26,7 @@ final class ParallelFrameSource: @unchecked Sendable {
         var error: Error?
     }
 
-    let windows: [TimeWindow]
+    public let windows: [TimeWindow]
     private let file: String
     private let options: DecodeOptions
     private let policy: SamplingPolicy
@@ -42,7 +42,7 @@ final class ParallelFrameSource: @unchecked Sendable {
 
     /// - Returns: nil when the window cannot or need not be split (no key-frame index, unknown
     ///   length, or fewer than two chunks).
-    init?(
+    public init?(
         file: String, reader: VideoReader, options: DecodeOptions, policy: SamplingPolicy, window: TimeWindow,
         size: OutputSize, chunk: MediaTime = MediaTime(seconds: 30), depth: Int = 3, logger: Logger
     ) {
@@ -80,7 +80,7 @@ final class ParallelFrameSource: @unchecked Sendable {
 
     /// Decodes on two threads and calls `consume` with every frame in time order (repeats of the
     /// previous frame skipped), on the calling thread. - Returns: the decoders' reports, summed.
-    func run(consume: (Frame) throws -> Void, progress: (Double) -> Void) throws -> DecodeReport {
+    public func run(consume: (Frame) throws -> Void, progress: (Double) -> Void) throws -> DecodeReport {
         let workers = DispatchGroup()
         for _ in 0..<2 {
             DispatchQueue.global(qos: .userInitiated).async(group: workers) { self.work() }

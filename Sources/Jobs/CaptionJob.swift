@@ -1,0 +1,299 @@
+import CaptionWriters
+import DenseCore
+import Engine
+import EventSegmenter
+import Foundation
+import FrameSampler
+import Logging
+import VideoIO
+
+/// `densecap caption`: events, each described by an NVILA model, with the tower spent where it
+/// pays.
+///
+/// 1. Pass 1 (`DetectionPass`, the same as `segment`): frames at the detection rate through the
+///    pixel detectors only.
+/// 2. Semantic boundaries (`CaptionSettings.semantic`): `probe` embeds each event's first and
+///    last model frame and bisects where they differ (`SemanticProbe`); `every-frame` runs the
+///    tower on every model frame and the running-mean novelty detector; `off` skips this.
+/// 3. Captions: each event's frames — up to the budget, uniform on its model grid by the
+///    reference's rule — through the tower (frames already embedded are reused), the checkpoint's
+///    video encoder and the LLM. Skippable events never reach the tower.
+///
+/// Every tower pass lands in a frame cache on disk and every caption in the manifest as soon as
+/// it is made, so an interrupted run repeats neither (`Manifest`, `FrameCache`).
+public final class CaptionJob {
+    public let model: NVILAModel
+    /// The model as the user named it (recorded in the outputs).
+    public let modelName: String
+    /// `ModelIdentity` of its folder: what resume compares.
+    public let modelIdentity: String
+    public let settings: CaptionSettings
+    public var decodeThreads = 1
+    /// Keep `<name>.cache/` (the tower's work) after success.
+    public var keepCache = false
+    public var generator = "densecap caption"
+    let logger: Logger
+
+    public init(model: NVILAModel, modelName: String, modelDirectory: String, settings: CaptionSettings, logger: Logger) throws {
+        self.model = model
+        self.modelName = modelName
+        self.modelIdentity = try ModelIdentity.of(directory: modelDirectory)
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Frames per caption.
+    public var budget: Int { settings.framesPerEvent ?? model.config.numVideoFrames }
+
+    /// The model and every setting that changes a caption made from given frames.
+    var captionKey: String {
+        struct Key: Encodable {
+            var model: String, prompt: String, system: String?, maxNewTokens: Int, temperature: Float, topP: Float, seed: UInt64
+        }
+        let s = settings
+        let key = Key(model: modelIdentity, prompt: s.prompt, system: s.system, maxNewTokens: s.maxNewTokens,
+                      temperature: s.temperature, topP: s.topP, seed: s.seed)
+        return String(decoding: (try? key.canonicalJSON()) ?? Data(), as: UTF8.self)
+    }
+
+    /// One input into `folder`: skipped when its manifest says it is done with these settings,
+    /// this content and this model (unless `force`); otherwise run, keeping every recorded
+    /// tower pass and caption that is still valid.
+    /// - Parameter progress: fraction done and a detail, for a progress bar.
+    public func run(file: String, into folder: String, force: Bool = false, progress: (Double, String) -> Void = { _, _ in }) throws
+        -> JobOutcome
+    {
+        let manifestPath = Manifest.path(for: file, in: folder)
+        let previous = Manifest.load(manifestPath)
+        let input = try InputIdentity.of(file, known: previous?.input)
+        let encoded = String(decoding: try settings.canonicalJSON(), as: UTF8.self)
+        var outcome = JobOutcome()
+        if !force, var previous, previous.isDone(job: "caption", input: input, settings: encoded, model: modelIdentity, in: folder) {
+            logger.info("\(file): already done in \(folder); --force redoes it")
+            if previous.input != input {
+                previous.input = input
+                try previous.save(to: manifestPath)
+            }
+            outcome.skipped = true
+            return outcome
+        }
+        try createFolder(folder)
+        // Captions stay valid while the content and the caption key do; events are matched by
+        // their bounds and frames.
+        let reusable = previous.flatMap { $0.input.sameContent(as: input) && $0.captionKey == captionKey ? $0 : nil }
+        var manifest = Manifest(job: "caption", input: input, model: modelIdentity, settings: encoded, state: .running,
+                                captionKey: captionKey)
+        manifest.events = reusable?.events ?? []
+        try manifest.save(to: manifestPath)
+
+        let pass = DetectionPass(settings: settings.detection, threads: decodeThreads, logger: logger)
+        let found = try pass.run(file: file) { progress(0.2 * $0, "detecting") }
+        let cacheFolder = (folder as NSString).appendingPathComponent("\(stem(of: file)).cache")
+        try createFolder(cacheFolder)
+        let cache = try FrameCache(
+            path: (cacheFolder as NSString).appendingPathComponent("frames.bin"),
+            key: "input=\(input.sha256)|model=\(modelIdentity)|tile=\(model.tileSize)|mode=\(model.config.imageMode)",
+            embeddingWidth: model.tower.config.hiddenSize,
+            tokenShape: [model.projector.tokenCount(gridSide: model.tower.config.gridSide), model.projector.outputChannels])
+        if cache.count > 0 { logger.info("\(file): resuming with \(cache.count) frames from \(cacheFolder)") }
+        let frames = try ModelFrames(file: file, cache: cache, model: model, threads: decodeThreads, logger: logger)
+
+        // The model grid: t_k = origin + k / rate, up to the last decoded frame (each has a frame).
+        var gridEnd = found.streamEnd ?? found.sampleTimes.last!
+        if let last = found.report.lastFrameTime, last < gridEnd { gridEnd = last }
+        let grid = sampleTimes(start: found.origin, end: gridEnd + MediaTime(Rational(1, 1_000_000)), rate: settings.modelRate)
+        let inside = { (e: Event) -> [MediaTime] in
+            let lo = grid.partitioningIndex { $0 >= e.start }, hi = grid.partitioningIndex { $0 >= e.end }
+            return Array(grid[lo..<max(lo, hi)])
+        }
+        var events = try semanticEvents(found, grid: grid, inside: inside, frames: frames, progress: progress)
+        if settings.detection.refine && settings.detection.rate != nil {
+            try pass.refineCuts(&events, file: file, sampleTimes: found.sampleTimes)
+        }
+
+        // Which frames each event's caption uses; the tower runs on the missing ones in one pass.
+        let plans: [(state: Manifest.EventState, frames: [MediaTime])] = events.map { e in
+            if e.skippable && !settings.captionSkippable { return (.skipped, []) }
+            let g = inside(e)
+            if g.isEmpty { return (.noFrames, []) }
+            return (.pending, g.count > budget ? uniformFrameIndices(frameCount: g.count, samples: budget).map { g[$0] } : g)
+        }
+        let recorded = events.indices.map { i in reusable?.recorded(start: events[i].start, end: events[i].end, frames: plans[i].frames) }
+        let needed = events.indices.filter { plans[$0].state == .pending && recorded[$0] == nil }.flatMap { plans[$0].frames }
+        try frames.ensure(needed) { done, total in progress(0.2 + 0.5 * Double(done) / Double(max(1, total)), "\(done)/\(total) frames through the tower") }
+
+        var records = events.indices.map { i in
+            recorded[i] ?? Manifest.EventRecord(start: events[i].start, end: events[i].end, frames: plans[i].frames, state: plans[i].state)
+        }
+        for i in events.indices {
+            if plans[i].state == .pending {
+                if let r = recorded[i] {
+                    outcome.reusedCaptions += 1
+                    records[i] = r
+                } else {
+                    let used = try plans[i].frames.map { try frames.frame(at: $0) }
+                    records[i].caption = try caption(used.map(\.tokens), outcome: &outcome)
+                    records[i].frameTimes = used.map(\.time)
+                    records[i].state = .captioned
+                    manifest.events = records
+                    try manifest.save(to: manifestPath)
+                    Failpoint.hit("caption")
+                }
+                events[i].caption = records[i].caption
+                events[i].frameTimes = records[i].frameTimes
+            }
+            progress(0.7 + 0.3 * Double(i + 1) / Double(events.count), "\(i + 1)/\(events.count) events captioned")
+        }
+        outcome.towerPasses = frames.towerPasses
+        outcome.cachedFrames = frames.reads
+
+        let info = found.info
+        var document = CaptionDocument(
+            video: VideoMetadata(path: file, duration: info.duration, width: info.displaySize.width, height: info.displaySize.height,
+                                 frameRate: info.averageFrameRate, codec: info.codec),
+            model: modelName, generator: generator, settings: try settings.settingsPairs() + [("model_identity", modelIdentity)],
+            events: events)
+        if let width = settings.output.thumbnailWidth {
+            document.thumbnails = try keyframeThumbnails(file, events: events, width: width, threads: decodeThreads, logger: logger)
+        }
+        outcome.written = try writeOutputs(document, file: file, into: folder, formats: settings.output.formats, logger: logger)
+        manifest.events = records
+        manifest.outputs = outcome.written
+        manifest.state = .done
+        try manifest.save(to: manifestPath)
+        if !keepCache { try? FileManager.default.removeItem(atPath: cacheFolder) }
+        logger.info("\(file): \(events.count) events; tower \(outcome.towerPasses) frames (\(frames.reads) read back), \(outcome.generations) captions generated, \(outcome.reusedCaptions) reused")
+        logger.info("\(file): caption stats: events=\(events.count) tower=\(outcome.towerPasses) generations=\(outcome.generations) reused=\(outcome.reusedCaptions) prompt_tokens=\(outcome.promptTokens) generated_tokens=\(outcome.generatedTokens)")
+        outcome.document = document
+        outcome.report = found.report
+        return outcome
+    }
+
+    /// The events after semantic boundaries are added, as `settings.semantic` says.
+    private func semanticEvents(
+        _ found: DetectionPass.Result, grid: [MediaTime], inside: (Event) -> [MediaTime], frames: ModelFrames,
+        progress: (Double, String) -> Void
+    ) throws -> [Event] {
+        do {
+            switch settings.semantic {
+            case .off:
+                return try found.segmenter.events(end: found.streamEnd)
+            case .everyFrame:
+                let step = 32
+                var last: MediaTime?
+                for start in stride(from: 0, to: grid.count, by: step) {
+                    let batch = Array(grid[start..<min(grid.count, start + step)])
+                    try frames.ensure(batch)
+                    for t in batch {
+                        let f = try frames.frame(at: t)
+                        // Grid times that land on one decoded frame give one embedding.
+                        if let last, f.time <= last { continue }
+                        last = f.time
+                        try found.segmenter.process(embedding: f.embedding, at: f.time)
+                    }
+                    progress(0.2 + 0.5 * Double(min(grid.count, start + step)) / Double(grid.count), "every model frame through the tower")
+                }
+                return try found.segmenter.events(end: found.streamEnd)
+            case .probe:
+                let base = try found.segmenter.events(end: found.streamEnd)
+                let probe = SemanticProbe(threshold: settings.detection.segmenter.semanticThreshold,
+                                          minimumLength: settings.detection.segmenter.fuser.minimumLength)
+                var extra: [Boundary] = []
+                for (i, e) in base.enumerated() where !(e.skippable && !settings.captionSkippable) {
+                    let g = inside(e)
+                    extra += try probe.boundaries(count: g.count, start: e.start, end: e.end) { k in
+                        try frames.ensure([g[k]])
+                        let f = try frames.frame(at: g[k])
+                        return (f.time, f.embedding)
+                    }
+                    progress(0.2 + 0.1 * Double(i + 1) / Double(base.count), "probing \(i + 1)/\(base.count) events")
+                }
+                return extra.isEmpty ? base : try found.segmenter.events(end: found.streamEnd, adding: extra)
+            }
+        } catch let error as SegmenterError {
+            throw JobError.segmenter(path: frames.file, reason: error.description)
+        }
+    }
+
+    /// One caption from projected frame tokens `[S, H]` each, as the checkpoint's video encoder
+    /// pools them; VILA decodes the answer skipping special tokens and strips it.
+    private func caption(_ tokens: [Tensor], outcome: inout JobOutcome) throws -> String {
+        let options = GenerationOptions(maxNewTokens: settings.maxNewTokens, temperature: settings.temperature, topP: settings.topP,
+                                        seed: settings.seed, stopTokens: model.stopTokens)
+        let prompt = try model.promptEmbeddings(text: settings.prompt, media: [.videoTokens(tokens)], system: settings.system)
+        let ids = try model.llm.generate(prompt: prompt, options: options, allowed: model.llm.vocabularyRows)
+        outcome.generations += 1
+        outcome.promptTokens += prompt.shape[0]
+        outcome.generatedTokens += ids.count
+        return model.tokenizer.decode(ids, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Model frames by grid time: from the cache, or decoded (full quality, as the reference decodes)
+/// and run through the tower once, then cached.
+final class ModelFrames {
+    let file: String
+    private let cache: FrameCache
+    private let model: NVILAModel
+    private let reader: VideoReader
+    private let logger: Logger
+    private var lastDecoded: MediaTime?
+    private(set) var towerPasses = 0
+    private(set) var reads = 0
+
+    init(file: String, cache: FrameCache, model: NVILAModel, threads: Int, logger: Logger) throws {
+        self.file = file
+        self.cache = cache
+        self.model = model
+        self.logger = logger
+        reader = try VideoReader(path: file, options: DecodeOptions(threads: threads))
+    }
+
+    /// Runs the tower on the grid times not cached yet, decoding forward once (seeking over gaps).
+    func ensure(_ times: [MediaTime], progress: (Int, Int) -> Void = { _, _ in }) throws {
+        let missing = Array(Set(times.filter { !cache.contains($0) })).sorted()
+        guard let first = missing.first else { return }
+        if let lastDecoded, first <= lastDecoded { reader.rewind() }
+        let sampler = try FrameSampler(reader: reader, policy: .times(missing), logger: logger)
+        var previous: CachedFrame?
+        while let sample = try sampler.next() {
+            let requested = sample.requested ?? sample.time
+            var frame: CachedFrame
+            if let previous, previous.time == sample.time {
+                frame = previous  // two grid times, one decoded frame: one tower pass
+                frame.requested = requested
+            } else {
+                let features = model.frameFeatures(try reader.image(from: sample.frame))
+                frame = CachedFrame(requested: requested, time: sample.time, embedding: NVILAModel.pooled(features),
+                                    tokens: model.projectFrame(features))
+                towerPasses += 1
+            }
+            try cache.append(frame)
+            Failpoint.hit("tower")
+            previous = frame
+            lastDecoded = sample.time
+            progress(sample.index + 1, missing.count)
+        }
+    }
+
+    /// The cached frame for a grid time (after `ensure`).
+    func frame(at time: MediaTime) throws -> CachedFrame {
+        guard let f = try cache.frame(at: time) else {
+            throw JobError.state(path: cache.path, reason: "no decoded frame at or after \(time.secondsString) s")
+        }
+        reads += 1
+        return f
+    }
+}
+
+extension Array {
+    /// The first index whose element satisfies `belongs` (elements ordered so that it holds for a suffix).
+    func partitioningIndex(where belongs: (Element) -> Bool) -> Int {
+        var lo = 0, hi = count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if belongs(self[mid]) { hi = mid } else { lo = mid + 1 }
+        }
+        return lo
+    }
+}
