@@ -194,6 +194,21 @@ let sample = CaptionDocument(
         #expect(Evaluation.scoreBoundaries(predicted: [], truth: [], tolerance: 0.5).f1 == 1)
     }
 
+    /// With several ground-truth files, each video is scored against the one that fits it best
+    /// (as localisation takes the best annotator), and videos only a later file names count too.
+    @Test func boundariesUseEveryGroundTruth() {
+        let predicted = [Evaluation.Video(id: "a", events: [], boundaries: [10, 20]),
+                         Evaluation.Video(id: "b", events: [], boundaries: [5])]
+        let first = [Evaluation.Video(id: "a", events: [], boundaries: [15])]
+        let second = [Evaluation.Video(id: "a", events: [], boundaries: [10, 20]),
+                      Evaluation.Video(id: "b", events: [], boundaries: [5])]
+        let s = Evaluation.scoreBoundaries(predictions: predicted, truths: [first, second], tolerance: 0.5)
+        // a: the second file matches both (the first none); b: only the second names it.
+        #expect(s.truePositives == 3 && s.falsePositives == 0 && s.falseNegatives == 0)
+        let firstOnly = Evaluation.scoreBoundaries(predictions: predicted, truths: [first], tolerance: 0.5)
+        #expect(firstOnly.truePositives == 0 && firstOnly.falsePositives == 2 && firstOnly.falseNegatives == 1)
+    }
+
     struct Golden: Decodable {
         struct Score: Decodable { let tiou: Double; let precision: Double; let recall: Double }
         struct IoU: Decodable { let a: [Double]; let b: [Double]; let iou: Double }

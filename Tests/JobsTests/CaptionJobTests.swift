@@ -134,6 +134,30 @@ import VideoIO
         #expect(json.contains("\"frame_times\": []"))
     }
 
+    /// An event with no model frame inside has no caption: `null` in the first run and in a run
+    /// that rebuilds the outputs from the manifest (never `""`).
+    @Test func uncaptionedEventStaysNullOnRerun() throws {
+        let model = try Self.model()
+        let out = Self.temporaryFolder("null")
+        let clip = out + "/shots.mp4"
+        try runFFmpeg(["-f", "lavfi", "-i", "color=c=red:s=64x36:r=10:d=3", "-f", "lavfi", "-i", "color=c=blue:s=64x36:r=10:d=2",
+                       "-filter_complex", "[0][1]concat=n=2:v=1", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "10", clip])
+        var s = Self.settings()
+        s.detection.rate = Rational(4)
+        s.modelRate = Rational(1, 5)  // grid 0 s only: the blue shot [3, 5) has no model frame
+        let first = try Self.job(s, model: model).run(file: clip, into: out)
+        let events = try #require(first.document?.events)
+        #expect(events.map(\.start.rational) == [Rational(0), Rational(3)])
+        #expect(events[0].caption != nil && events[1].caption == nil && events[1].frameTimes.isEmpty)
+        let path = out + "/shots.events.json"
+        let nulls = { try String(contentsOfFile: path, encoding: .utf8).components(separatedBy: "\"caption\": null").count - 1 }
+        #expect(try nulls() == 1)
+        try FileManager.default.removeItem(atPath: path)
+        let rerun = try Self.job(s, model: model).run(file: clip, into: out)
+        #expect(rerun.generations == 0 && rerun.towerPasses == 0 && rerun.reusedCaptions == 1)
+        #expect(try nulls() == 1)
+    }
+
     /// Reopening a frame cache reads its header, not the file: a 16 GiB cache with another key is
     /// replaced at once (reading it whole would need 16 GiB of memory).
     @Test func frameCacheOpensWithoutReadingTheFile() throws {
