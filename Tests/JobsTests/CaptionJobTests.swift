@@ -113,6 +113,30 @@ import VideoIO
         #expect(!replaced.skipped && replaced.towerPasses == 6 && replaced.generations == 1)
     }
 
+    /// Another model (here: the same folder with one file changed, as a new commit would) redoes
+    /// the tower and the captions; the identity of a folder is the hash of its files.
+    @Test func anotherModelRedoesEverything() throws {
+        let out = Self.temporaryFolder("model")
+        let folder = out + "/model"
+        try FileManager.default.copyItem(atPath: Self.modelFolder, toPath: folder)
+        let model = try Self.model()
+        let before = try ModelIdentity.of(directory: folder)
+        #expect(before == (try ModelIdentity.of(directory: Self.modelFolder)))
+        let clip = try Clip.cfr10.path
+        let run = { try CaptionJob(model: model, modelName: "tiny", modelDirectory: folder, settings: Self.settings(), logger: Self.logger)
+            .run(file: clip, into: out) }
+        #expect(try run().towerPasses == 6)
+        #expect(try run().skipped)
+        let config = folder + "/llm/generation_config.json"
+        try (try String(contentsOfFile: config, encoding: .utf8) + "\n").write(toFile: config, atomically: true, encoding: .utf8)
+        #expect(try ModelIdentity.of(directory: folder) != before)
+        let redone = try run()
+        #expect(!redone.skipped && redone.towerPasses == 6 && redone.generations == 1)
+        // A Hub snapshot is named by its commit.
+        #expect(try ModelIdentity.of(directory: out + "/hub/models--Org--Name/snapshots/" + String(repeating: "ab", count: 20))
+            == "hf:Org/Name@" + String(repeating: "ab", count: 20))
+    }
+
     /// Gated still stretches never reach the tower, have no caption and list no frames.
     @Test func skippableEventsCostNothing() throws {
         let model = try Self.model()
