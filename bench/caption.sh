@@ -31,6 +31,7 @@
 #   BENCH_FRAMES_PER_EVENT  --frames-per-event (default: the checkpoint's num_video_frames, 8)
 #   SCENES, SCENE_SECONDS, STATIC_SECONDS  clip sizes (see above)
 #   BENCH_MODES         modes to run (default "probe every-frame")
+#   BENCH_CLIPS         clips to run (default "edited static static-gated")
 set -euo pipefail
 
 QUICK=0
@@ -131,14 +132,21 @@ run() {
     log "$name / $mode: $(printf %.1f "$wall") s, tower $tower, $events events, peak RSS $rss MB"
 }
 
-for mode in $MODES; do run edited "$edited" "$mode"; done
-for mode in $MODES; do run static "$static" "$mode"; done
-for mode in $MODES; do run static-gated "$static" "$mode" --still --gate; done
+for name in ${BENCH_CLIPS:-edited static static-gated}; do
+    for mode in $MODES; do
+        case "$name" in
+            edited) run edited "$edited" "$mode" ;;
+            static) run static "$static" "$mode" ;;
+            static-gated) run static-gated "$static" "$mode" --still --gate ;;
+            *) die "unknown clip '$name'" ;;
+        esac
+    done
+done
 
 {
     echo "### caption: tower where it pays vs every frame ($(date -u +%Y-%m-%d), $(nproc) cores)"
     echo
-    echo "Command: \`bench/caption.sh${SUFFIX:+ --quick}\` (BENCH_MODEL_FPS=$MODEL_FPS, BENCH_MAX_NEW_TOKENS=$MAX_NEW, SCENES=$SCENES, SCENE_SECONDS=$SCENE_SECONDS, STATIC_SECONDS=$STATIC_SECONDS); densecap $DENSECAP_ORIGIN"
+    echo "Command: \`BENCH_MODEL_FPS=$MODEL_FPS BENCH_MAX_NEW_TOKENS=$MAX_NEW SCENES=$SCENES SCENE_SECONDS=$SCENE_SECONDS STATIC_SECONDS=$STATIC_SECONDS BENCH_CLIPS='${BENCH_CLIPS:-edited static static-gated}' bench/caption.sh${SUFFIX:+ --quick}\`; densecap $DENSECAP_ORIGIN"
     echo
     echo '```'
     "$DENSECAP" doctor 2>&1 | grep -iE 'cpu|blas|kernel' | head -6
@@ -149,9 +157,11 @@ for mode in $MODES; do run static-gated "$static" "$mode" --still --gate; done
     printf '%s\n' "${rows[@]}"
     echo
     for name in edited static static-gated; do
-        if [[ -n "${WALL[$name-probe]:-}" && -n "${WALL[$name-every-frame]:-}" ]]; then
-            echo "- $name: probe takes $(printf %.3f "$(echo "${WALL[$name-probe]} / ${WALL[$name-every-frame]}" | bc -l)") of the every-frame time ($(printf %.2f "$(echo "${WALL[$name-every-frame]} / ${WALL[$name-probe]}" | bc -l))× faster)"
-        fi
+        probe=${WALL[$name-probe]:-} every=${WALL[$name-every-frame]:-}
+        [[ -n "$probe" && -n "$every" ]] || continue
+        share=$(echo "$probe / $every" | bc -l)
+        speedup=$(echo "$every / $probe" | bc -l)
+        printf -- '- %s: probe takes %.3f of the every-frame time (%.2f× faster)\n' "$name" "$share" "$speedup"
     done
 } | tee "$RESULTS"
 log "results in $RESULTS"

@@ -68,12 +68,8 @@ public final class CaptionJob {
         let input = try InputIdentity.of(file, known: previous?.input)
         let encoded = String(decoding: try settings.canonicalJSON(), as: UTF8.self)
         var outcome = JobOutcome()
-        if !force, var previous, previous.isDone(job: "caption", input: input, settings: encoded, model: modelIdentity, in: folder) {
-            logger.info("\(file): already done in \(folder); --force redoes it")
-            if previous.input != input {
-                previous.input = input
-                try previous.save(to: manifestPath)
-            }
+        if !force, try previous?.skip(file, job: "caption", input: input, settings: encoded, model: modelIdentity, folder: folder,
+                                      logger: logger) == true {
             outcome.skipped = true
             return outcome
         }

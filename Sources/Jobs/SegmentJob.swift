@@ -52,12 +52,7 @@ public final class SegmentJob {
         let input = try InputIdentity.of(file, known: previous?.input)
         let encoded = String(decoding: try settings.canonicalJSON(), as: UTF8.self)
         var outcome = JobOutcome()
-        if !force, var previous, previous.isDone(job: "segment", input: input, settings: encoded, model: nil, in: folder) {
-            logger.info("\(file): already done in \(folder); --force redoes it")
-            if previous.input != input {
-                previous.input = input  // touched, same bytes: no hashing next time
-                try previous.save(to: manifestPath)
-            }
+        if !force, try previous?.skip(file, job: "segment", input: input, settings: encoded, model: nil, folder: folder, logger: logger) == true {
             outcome.skipped = true
             return outcome
         }
@@ -78,9 +73,19 @@ public final class SegmentJob {
 }
 
 extension Manifest {
-    /// Done with these settings, this content and this model, every output still in place.
-    func isDone(job: String, input: InputIdentity, settings: String, model: String?, in folder: String) -> Bool {
-        state == .done && self.job == job && self.input.sameContent(as: input) && self.settings == settings && self.model == model
-            && outputs.allSatisfy { FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent($0)) }
+    /// True when the input is done with these settings, this content and this model, every
+    /// output still in place; a touched file's new identity is recorded (no hashing next time).
+    func skip(_ file: String, job: String, input: InputIdentity, settings: String, model: String?, folder: String,
+              logger: Logger) throws -> Bool {
+        guard state == .done, self.job == job, self.input.sameContent(as: input), self.settings == settings, self.model == model,
+            outputs.allSatisfy({ FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent($0)) })
+        else { return false }
+        logger.info("\(file): already done in \(folder); --force redoes it")
+        if self.input != input {
+            var touched = self
+            touched.input = input
+            try touched.save(to: Manifest.path(for: file, in: folder))
+        }
+        return true
     }
 }
