@@ -77,7 +77,7 @@ if [[ ! -f "$edited" ]]; then
         src=${sources[k % ${#sources[@]}]}
         part="$CLIPS/scene-$k-$SCENE_SECONDS.mp4"
         # A box drifting across every scene keeps it from being a still picture.
-        ffmpeg -v error -y -f lavfi -i "$src:d=$SCENE_SECONDS" -vf \
+        ffmpeg -v error -y -f lavfi -i "$src" -t "$SCENE_SECONDS" -vf \
             "hue=h=$((k * 37 % 360)),drawbox=x='mod(t*40+$((k * 53)),600)':y=$((40 + k * 13 % 260)):w=60:h=60:color=white@0.8:t=fill,format=yuv420p" \
             -c:v libx264 -preset veryfast -crf 26 -g 50 -an "$part"
         echo "file '$part'" >>"$list"
