@@ -122,15 +122,15 @@ struct NVILANeedleModel: NeedleModel {
         }
     }
 
-    /// KV cache (2 × layers × rows × kv width), the hidden state, q/k/v/o and the MLP's two
-    /// intermediate tensors per row, the prompt embeddings themselves and one row of logits per
-    /// answer position (k ≪ rows), all Float32; the attention kernel's scratch is per head and row
-    /// block and is ignored.
+    /// KV cache (2 × layers × rows × kv width), the attention kernel's score matrix (rows × rows,
+    /// one head at a time, `DenseCore.attention`), the hidden state, q/k/v/o and the MLP's
+    /// intermediate tensors per row, the prompt embeddings and a few rows of logits, all Float32.
     func peakBytes(rows: Int) -> Int {
         let c = model.llm.config
         let kv = 2 * c.layers * rows * c.kvHeads * c.headDim
         let perRow = 3 * c.hiddenSize + (c.heads + 2 * c.kvHeads) * c.headDim + c.heads * c.headDim + 3 * c.intermediateSize
-        return 4 * (kv + rows * perRow + 8 * model.llm.vocabularyRows)
+        let (r, _) = rows.multipliedReportingOverflow(by: rows)
+        return 4 * (kv + r + rows * perRow + 8 * model.llm.vocabularyRows)
     }
 
     func predict(frames: [Tensor], question: String, answer: [Int], mode: NeedleMode) throws -> [Int] {

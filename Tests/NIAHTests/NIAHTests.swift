@@ -25,7 +25,7 @@ func temporaryFolder(_ name: String) throws -> String {
 
 /// Media made at test time: a synthetic haystack (the make-haystack recipe, tiny) and needle
 /// images drawn with ffmpeg's sources, with a dataset.json beside them.
-enum Media {
+enum TestMedia {
     /// 20 s at 2 fps, 96×64: every 2nd decoded frame is sampled (1 fps), so 20 haystack frames.
     static let haystack: String = {
         let folder = NSTemporaryDirectory() + "densecap-niah-media-\(getpid())"
@@ -220,17 +220,17 @@ struct Stop: Error {}
     /// embedding mode the needle's rows sit right after the preprompt and the frames before it.
     @Test(arguments: NeedleMode.allCases) func needleLandsAtTheExpectedIndex(mode: NeedleMode) throws {
         let out = try temporaryFolder("land-\(mode)")
-        let dataset = try Media.dataset(in: out)
+        let dataset = try TestMedia.dataset(in: out)
         let engine = try RecordingModel(Self.model)
         let runner = NIAHRunner(engine: engine, settings: Self.settings(mode), logger: quietLogger)
-        let report = try runner.run(haystack: Media.haystack, dataset: dataset, out: out)
+        let report = try runner.run(haystack: TestMedia.haystack, dataset: dataset, out: out)
         let cells = Self.settings(mode).cells
         #expect(report.cellsComputed == cells.count && report.cellsReused == 0)
         #expect(report.haystackFramesComputed == 8)
         #expect(engine.predictions.count == cells.count * 2)
 
         // The haystack frames, decoded by hand at the reference rule (every 2nd frame at 2 fps).
-        let reader = try VideoReader(path: Media.haystack)
+        let reader = try VideoReader(path: TestMedia.haystack)
         var images: [RGBImage] = []
         var index = 0
         while images.count < 8, let f = try reader.nextFrame() {
@@ -250,17 +250,19 @@ struct Stop: Error {}
             #expect(Array(call.frames[..<i]) + Array(call.frames[(i + 1)...]) == Array(haystack[..<cell.frames]), "cell \(cell)")
             #expect(engine.predictions[2 * c + 1].frames[i] == other)
             let prompt = try engine.inner.prompt(frames: call.frames, question: call.question, mode: mode)
-            #expect(prompt.shape[0] == (try engine.promptLength(frames: cell.frames + 1, question: call.question, mode: mode)))
+            let rows = try engine.promptLength(frames: cell.frames + 1, question: call.question, mode: mode)
+            #expect(prompt.shape[0] == rows)
             if mode == .embedding {
                 let S = engine.frameTokenShape[0], H = engine.frameTokenShape[1]
-                let rows = Array(prompt.scalars[(pre + i * S) * H..<(pre + (i + 1) * S) * H])
-                #expect(rows == needle.scalars)
+                let needleRows = Array(prompt.scalars[(pre + i * S) * H..<(pre + (i + 1) * S) * H])
+                #expect(needleRows == needle.scalars)
             }
         }
         // Pixel mode goes through the checkpoint's own video path (TSP pooling, its template).
         if mode == .pixel, let call = engine.predictions.first {
             let direct = try engine.inner.model.promptEmbeddings(text: call.question, media: [.videoTokens(call.frames)])
-            #expect(try engine.inner.prompt(frames: call.frames, question: call.question, mode: .pixel) == direct)
+            let ours = try engine.inner.prompt(frames: call.frames, question: call.question, mode: .pixel)
+            #expect(ours == direct)
         }
     }
 
@@ -268,14 +270,14 @@ struct Stop: Error {}
     /// only the missing cells, with no haystack frame through the tower again.
     @Test func resumeComputesOnlyMissingCells() throws {
         let out = try temporaryFolder("resume")
-        let dataset = try Media.dataset(in: out)
+        let dataset = try TestMedia.dataset(in: out)
         let settings = Self.settings(.embedding)
         let total = settings.cells.count
         let first = try RecordingModel(Self.model)
         var done = 0
         #expect(throws: Stop.self) {
             try NIAHRunner(engine: first, settings: settings, logger: quietLogger).run(
-                haystack: Media.haystack, dataset: dataset, out: out,
+                haystack: TestMedia.haystack, dataset: dataset, out: out,
                 afterCell: { _ in
                     done += 1
                     if done == 2 { throw Stop() }
@@ -289,7 +291,7 @@ struct Stop: Error {}
 
         let second = try RecordingModel(Self.model)
         let report = try NIAHRunner(engine: second, settings: settings, logger: quietLogger).run(
-            haystack: Media.haystack, dataset: dataset, out: out)
+            haystack: TestMedia.haystack, dataset: dataset, out: out)
         #expect(report.cellsReused == 2)
         #expect(report.cellsComputed == total - 2)
         #expect(second.predictions.count == 2 * (total - 2))
@@ -299,25 +301,25 @@ struct Stop: Error {}
         // A third run has nothing to do.
         let third = try RecordingModel(Self.model)
         let again = try NIAHRunner(engine: third, settings: settings, logger: quietLogger).run(
-            haystack: Media.haystack, dataset: dataset, out: out)
+            haystack: TestMedia.haystack, dataset: dataset, out: out)
         #expect(again.cellsComputed == 0 && third.predictions.isEmpty)
 
         // Other settings in the same folder are refused, not mixed in.
         var other = settings
         other.score = .vila
         #expect(throws: NIAHError.self) {
-            try NIAHRunner(engine: third, settings: other, logger: quietLogger).run(haystack: Media.haystack, dataset: dataset, out: out)
+            try NIAHRunner(engine: third, settings: other, logger: quietLogger).run(haystack: TestMedia.haystack, dataset: dataset, out: out)
         }
     }
 
     @Test func outputsHaveTheReferencesSchema() throws {
         let out = try temporaryFolder("schema")
-        let dataset = try Media.dataset(in: out)
+        let dataset = try TestMedia.dataset(in: out)
         var settings = Self.settings(.embedding)
         settings.rotateChoices = true
         let engine = try RecordingModel(Self.model)
         let report = try NIAHRunner(engine: engine, settings: settings, logger: quietLogger).run(
-            haystack: Media.haystack, dataset: dataset, out: out)
+            haystack: TestMedia.haystack, dataset: dataset, out: out)
         // The multiple-choice needle is asked 3 times (3 options), the other once.
         #expect(engine.predictions.count == settings.cells.count * 4)
 
@@ -333,11 +335,13 @@ struct Stop: Error {}
         let text = try String(contentsOfFile: out + "/all_accuracies.json", encoding: .utf8)
         #expect(text.contains("        \"Frame Depth\": 0.0,\n"))  // json.dump(indent=4) spelling
         let average = try String(contentsOfFile: out + "/avg_accuracy.txt", encoding: .utf8)
-        #expect(average == "Average Accuracy: \(NIAHOutputs.pythonFloat(try #require(report.averageScore)))\n")
+        let mean = try #require(report.averageScore)
+        #expect(average == "Average Accuracy: \(NIAHOutputs.pythonFloat(mean))\n")
 
         let reader = try VideoReader(path: out + "/heatmap.png")
         #expect(reader.info.width == 1750 && reader.info.height == 800)
-        let image = try reader.image(from: try #require(try reader.nextFrame()))
+        let frame = try #require(try reader.nextFrame())
+        let image = try reader.image(from: frame)
         #expect(Set(stride(from: 0, to: image.pixels.count, by: 997).map { image.pixels[$0] }).count > 3)  // not blank
 
         let html = try String(contentsOfFile: out + "/heatmap.html", encoding: .utf8)
@@ -353,18 +357,19 @@ struct Stop: Error {}
         // --plot-only redraws from the JSON alone.
         try FileManager.default.removeItem(atPath: out + "/heatmap.png")
         try FileManager.default.removeItem(atPath: out + "/avg_accuracy.txt")
-        #expect(try NIAHOutputs.plot(directory: out) == report.averageScore)
+        let replotted = try NIAHOutputs.plot(directory: out)
+        #expect(replotted == report.averageScore)
         #expect(FileManager.default.fileExists(atPath: out + "/heatmap.png"))
     }
 
     @Test func limitsAreStatedUpFront() throws {
         let out = try temporaryFolder("limits")
-        let dataset = try Media.dataset(in: out)
+        let dataset = try TestMedia.dataset(in: out)
         var settings = Self.settings(.embedding)
         settings.memoryLimit = 1 << 20
         let engine = try RecordingModel(Self.model)
         let report = try NIAHRunner(engine: engine, settings: settings, logger: quietLogger).run(
-            haystack: Media.haystack, dataset: dataset, out: out)
+            haystack: TestMedia.haystack, dataset: dataset, out: out)
         #expect(report.refused.count == settings.cells.count)
         #expect(report.refused.allSatisfy { $0.reason.contains("--memory-limit") })
         #expect(engine.predictions.isEmpty && engine.frameTokenCalls == 0)
@@ -374,7 +379,7 @@ struct Stop: Error {}
         var long = NIAHSettings()
         (long.minFrames, long.maxFrames, long.frameInterval, long.depthInterval) = (4, 16, 12, 1)
         let report2 = try NIAHRunner(engine: engine, settings: long, logger: quietLogger).run(
-            haystack: Media.haystack, dataset: try Media.dataset(in: out2), out: out2)
+            haystack: TestMedia.haystack, dataset: try TestMedia.dataset(in: out2), out: out2)
         #expect(report2.cellsComputed == 4 && report2.beyondContextCells == 2)
     }
 
@@ -382,19 +387,19 @@ struct Stop: Error {}
         let out = try temporaryFolder("bad")
         let engine = try RecordingModel(Self.model)
         let runner = NIAHRunner(engine: engine, settings: Self.settings(.embedding), logger: quietLogger)
-        let missing = try Media.dataset(in: out, entries: [["path": "nowhere.png", "prompt": "q", "answer": "a"]])
+        let missing = try TestMedia.dataset(in: out, entries: [["path": "nowhere.png", "prompt": "q", "answer": "a"]])
         #expect(throws: NIAHError(.missing, missing, "needle 0: image nowhere.png not found (looked at \(out)/nowhere.png)")) {
-            try runner.run(haystack: Media.haystack, dataset: missing, out: out + "/o")
+            try runner.run(haystack: TestMedia.haystack, dataset: missing, out: out + "/o")
         }
-        let empty = try Media.dataset(in: out, entries: [])
+        let empty = try TestMedia.dataset(in: out, entries: [])
         #expect(throws: NIAHError(.data, empty, "the needle dataset is empty")) {
-            try runner.run(haystack: Media.haystack, dataset: empty, out: out + "/o")
+            try runner.run(haystack: TestMedia.haystack, dataset: empty, out: out + "/o")
         }
-        let dataset = try Media.dataset(in: out)
+        let dataset = try TestMedia.dataset(in: out)
         var long = Self.settings(.embedding)
         long.maxFrames = 40
         do {
-            _ = try NIAHRunner(engine: engine, settings: long, logger: quietLogger).run(haystack: Media.haystack, dataset: dataset, out: out + "/o")
+            _ = try NIAHRunner(engine: engine, settings: long, logger: quietLogger).run(haystack: TestMedia.haystack, dataset: dataset, out: out + "/o")
             Issue.record("a 20-frame haystack ran a 40-frame sweep")
         } catch let error as NIAHError {
             #expect(error.kind == .data && error.description.contains("haystack shorter than the sweep"))
@@ -434,8 +439,9 @@ struct Stop: Error {}
         try recipe.render(to: folder + "/b.mp4")
         try HaystackRecipe(seed: 43, duration: 9, width: 64, height: 48, rate: 3).render(to: folder + "/c.mp4")
         let a = try Haystack.sha256(file: folder + "/a.mp4"), b = try Haystack.sha256(file: folder + "/b.mp4")
+        let c = try Haystack.sha256(file: folder + "/c.mp4")
         #expect(a == b)
-        #expect(a != (try Haystack.sha256(file: folder + "/c.mp4")))
+        #expect(a != c)
         let reader = try VideoReader(path: folder + "/a.mp4")
         var times: [MediaTime] = []
         while let f = try reader.nextFrame() { times.append(f.time) }
