@@ -92,8 +92,14 @@ struct HeatmapGrid: Equatable {
             sums[r][c] += e.score
             counts[r][c] += 1
         }
-        scores = (0..<depths.count).map { r in
-            (0..<frames.count).map { c in counts[r][c] > 0 ? sums[r][c] / Double(counts[r][c]) : nil }
+        var table: [[Double?]] = []
+        for r in 0..<depths.count {
+            var row: [Double?] = []
+            for c in 0..<frames.count {
+                row.append(counts[r][c] > 0 ? sums[r][c] / Double(counts[r][c]) : nil)
+            }
+            table.append(row)
         }
+        scores = table
     }
 }

@@ -169,7 +169,7 @@ struct Stop: Error {}
     }
 
     static func golden() throws -> Golden {
-        let url = try #require(Bundle.module.url(forResource: "Fixtures/niah_scoring_golden", withExtension: "json"))
+        let url = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/niah_scoring_golden.json")
         return try JSONDecoder().decode(Golden.self, from: Data(contentsOf: url))
     }
 
