@@ -75,7 +75,7 @@ public struct NIAHSettings: Codable, Equatable, Sendable {
         guard minFrames > 0 else { throw NIAHError(.usage, "", "--min-frames must be positive") }
         guard maxFrames >= minFrames else { throw NIAHError(.usage, "", "--max-frames must be at least --min-frames") }
         guard frameInterval > 0 else { throw NIAHError(.usage, "", "--frame-interval must be positive") }
-        guard depthInterval > 0, depthInterval <= 1 else { throw NIAHError(.usage, "", "--depth-interval must be in (0, 1]") }
+        guard depthInterval >= 0.0001, depthInterval <= 1 else { throw NIAHError(.usage, "", "--depth-interval must be in [0.0001, 1]") }
         if let fps, fps <= .zero { throw NIAHError(.usage, "", "--fps must be positive") }
     }
 }
@@ -96,8 +96,10 @@ public struct Cell: Sendable, Equatable, Hashable {
     /// `round(depth × 100, -1)`: the "Frame Depth" the references report (Python rounds half to even).
     public var depthPercent: Double { ((depth * 100) / 10).rounded(.toNearestOrEven) * 10 }
 
-    /// The VILA port's per-cell file name: `frame_{N}_depth_{int(depth × 100)}.json`.
-    public var fileName: String { "frame_\(frames)_depth_\(Int(depth * 100)).json" }
+    /// The per-cell file name: `frame_{N}_depth_{P}.json`, P the depth percent to 6 significant
+    /// digits. (The VILA port's `int(depth × 100)` makes two cells one file for Δ = 0.01: 0.28
+    /// and 0.29 both give 28.)
+    public var fileName: String { "frame_\(frames)_depth_\(String(format: "%g", depth * 100)).json" }
 }
 
 /// The frame sequence of a cell: `haystack[:i] + [needle] + haystack[i:N]`, i = `int(d × N)`.

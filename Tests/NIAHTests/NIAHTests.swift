@@ -116,6 +116,9 @@ struct Stop: Error {}
             == [0, 15, 30, 45, 60, 75, 90, 105, 120, 135, 150, 165, 180, 195, 210, 225, 240, 255, 270, 285, 300])
         #expect(s.depths.map { Cell(frames: 300, depth: $0).depthPercent }
             == [0, 0, 10, 20, 20, 20, 30, 40, 40, 40, 50, 60, 60, 60, 70, 80, 80, 90, 90, 100, 100])
+        s.depthInterval = 0.01
+        #expect(Set(s.depths.map { Cell(frames: 300, depth: $0).fileName }).count == 101)  // one file per cell
+        #expect(Cell(frames: 8, depth: 0.125).fileName == "frame_8_depth_12.5.json")
         s.minFrames = 50
         s.maxFrames = 500
         s.frameInterval = 50
@@ -205,12 +208,12 @@ struct Stop: Error {}
 @Suite(.serialized) struct NIAHRunTests {
     static let model = engineFixtures + "/tiny-nvila-video"
 
-    static func settings(_ mode: NeedleMode) -> NIAHSettings {
+    static func settings(_ mode: NeedleMode, depthInterval: Double = 0.25) -> NIAHSettings {
         var s = NIAHSettings()
         s.minFrames = 4
         s.maxFrames = 8
         s.frameInterval = 4
-        s.depthInterval = 0.25
+        s.depthInterval = depthInterval
         s.mode = mode
         return s
     }
@@ -271,7 +274,7 @@ struct Stop: Error {}
     @Test func resumeComputesOnlyMissingCells() throws {
         let out = try temporaryFolder("resume")
         let dataset = try TestMedia.dataset(in: out)
-        let settings = Self.settings(.embedding)
+        let settings = Self.settings(.embedding, depthInterval: 0.5)
         let total = settings.cells.count
         let first = try RecordingModel(Self.model)
         var done = 0
@@ -286,8 +289,10 @@ struct Stop: Error {}
         #expect(first.predictions.count == 4)
         // A half-written temporary file from the kill is not a result.
         try Data("{\"Num. Frame\": 4".utf8).write(to: URL(fileURLWithPath: out + "/cells/.frame_8_depth_0.json.123.partial"))
+        // A file torn by a crash outside our atomic writes (or edited by hand) is recomputed, not trusted.
+        try Data("{\"Num. Frame\": 8, \"Frame".utf8).write(to: URL(fileURLWithPath: out + "/cells/frame_8_depth_100.json"))
         let cellsBefore = try FileManager.default.contentsOfDirectory(atPath: out + "/cells").filter { $0.hasPrefix("frame_") }
-        #expect(cellsBefore.count == 2)
+        #expect(cellsBefore.count == 3)
 
         let second = try RecordingModel(Self.model)
         let report = try NIAHRunner(engine: second, settings: settings, logger: quietLogger).run(
@@ -315,7 +320,7 @@ struct Stop: Error {}
     @Test func outputsHaveTheReferencesSchema() throws {
         let out = try temporaryFolder("schema")
         let dataset = try TestMedia.dataset(in: out)
-        var settings = Self.settings(.embedding)
+        var settings = Self.settings(.embedding, depthInterval: 0.5)
         settings.rotateChoices = true
         let engine = try RecordingModel(Self.model)
         let report = try NIAHRunner(engine: engine, settings: settings, logger: quietLogger).run(
@@ -365,7 +370,7 @@ struct Stop: Error {}
     @Test func limitsAreStatedUpFront() throws {
         let out = try temporaryFolder("limits")
         let dataset = try TestMedia.dataset(in: out)
-        var settings = Self.settings(.embedding)
+        var settings = Self.settings(.embedding, depthInterval: 0.5)
         settings.memoryLimit = 1 << 20
         let engine = try RecordingModel(Self.model)
         let report = try NIAHRunner(engine: engine, settings: settings, logger: quietLogger).run(
