@@ -189,14 +189,15 @@ func concatenateRows(_ parts: [Tensor]) -> Tensor {
     return Tensor(shape: [scalars.count / H, H], scalars: scalars)
 }
 
-/// sha256 of a checkpoint's file list (relative path and size) plus every config.json's bytes:
+/// sha256 of a checkpoint's file list (relative path and size, links followed) plus every config.json's bytes:
 /// cheap on multi-gigabyte weights, and changes with any re-export.
 func checkpointFingerprint(_ directory: String) -> String {
     var hasher = SHA256Hasher()
     let fm = FileManager.default
     let files = (fm.enumerator(atPath: directory)?.allObjects as? [String] ?? []).sorted()
     for file in files {
-        let full = (directory as NSString).appendingPathComponent(file)
+        // Hugging Face cache snapshots hold symbolic links to blobs: follow them.
+        let full = ((directory as NSString).appendingPathComponent(file) as NSString).resolvingSymlinksInPath
         guard let attributes = try? fm.attributesOfItem(atPath: full), attributes[.type] as? FileAttributeType == .typeRegular else { continue }
         hasher.update("\(file)\t\((attributes[.size] as? NSNumber)?.intValue ?? 0)\n")
         if file.hasSuffix("config.json"), let data = fm.contents(atPath: full) { hasher.update(data) }

@@ -454,3 +454,17 @@ struct Stop: Error {}
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["a.mp4", "b.mp4", "c.mp4"])
     }
 }
+
+@Suite struct ModelIdentityTests {
+    /// Hugging Face cache snapshots are links to blobs: a changed blob changes the fingerprint.
+    @Test func fingerprintFollowsLinks() throws {
+        let dir = try temporaryFolder("fingerprint")
+        try Data("12345".utf8).write(to: URL(fileURLWithPath: dir + "/blob"))
+        try FileManager.default.createDirectory(atPath: dir + "/snapshot", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/snapshot/model.safetensors", withDestinationPath: dir + "/blob")
+        let before = checkpointFingerprint(dir + "/snapshot")
+        #expect(before == checkpointFingerprint(dir + "/snapshot"))
+        try Data("123456".utf8).write(to: URL(fileURLWithPath: dir + "/blob"))
+        #expect(checkpointFingerprint(dir + "/snapshot") != before)
+    }
+}
