@@ -6,9 +6,8 @@
 # checkpoint (SigLIP-so400m + mlp_downsample_3x3_fix + Qwen2.5-1.5B; not committed, about 4 GB),
 # the same synthetic haystack (`densecap niah make-haystack`) and the same needles.
 #
-# Kept small (about 6 minutes on an idle 2-core machine; 28 under a load average of 15): 8 haystack
-# frames at 1 fps, cells
-# N ∈ {4, 8} × depth ∈ {0, 1}, one needle.
+# Kept small: 8 haystack frames at 1 fps, cells N ∈ {4, 8} × depth ∈ {0, 1}, one needle (28 minutes
+# measured on 2 cores under a load average of 15; an idle machine needs a fraction of that).
 #
 # Usage: bench/niah.sh
 #
