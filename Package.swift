@@ -30,6 +30,12 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // Cairo draws the needle-in-a-haystack heatmap (text through fontconfig/FreeType, PNG out).
+        .systemLibrary(
+            name: "CCairo",
+            pkgConfig: "cairo",
+            providers: [.apt(["libcairo2-dev"])]
+        ),
         // Vector kernels with per-CPU clones (AVX-512 / AVX2 / baseline), chosen at load time.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "DenseCore", dependencies: ["COpenBLAS", "CKernels"]),
@@ -59,6 +65,14 @@ let package = Package(
                            .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "Logging", package: "swift-log")]
         ),
+        // The V-NIAH evaluation (needle in a haystack): haystack features once, cells resumable,
+        // the references' scoring and outputs. Sits beside Jobs as another job.
+        .target(
+            name: "NIAH",
+            dependencies: ["DenseCore", "VideoIO", "FrameSampler", "TemporalCompress", "Engine", "CaptionWriters", "CCairo",
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "ModelHub",
             dependencies: [
@@ -74,7 +88,7 @@ let package = Package(
             name: "densecap",
             dependencies: [
                 "VideoIO", "FrameSampler", "TemporalCompress", "Engine", "DenseCore", "EventSegmenter", "CaptionWriters",
-                "Jobs", "ModelHub",
+                "Jobs", "ModelHub", "NIAH",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -98,6 +112,10 @@ let package = Package(
             name: "JobsTests",
             dependencies: ["Jobs", "CaptionWriters", "Engine", "EventSegmenter", "FrameSampler", "VideoIO", "DenseCore", "TestClips",
                            .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "NIAHTests",
+            dependencies: ["NIAH", "Engine", "VideoIO", "DenseCore", "TestClips", .product(name: "Logging", package: "swift-log")],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips", "TestHubServer"]),
         // A Hub on loopback inside the test process (SwiftNIO's HTTP/1 server directly, so a test
         // can drop a connection mid-body); shared by ModelHubTests and CLITests.

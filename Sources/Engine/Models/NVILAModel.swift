@@ -98,7 +98,7 @@ public final class NVILAModel: Sendable {
 
     /// `expand2square` of VILA's process_image: the image centred on a square of the processor's
     /// mean colour (0.5 × 255 → 127).
-    func padToSquare(_ image: RGBImage) -> RGBImage {
+    public func padToSquare(_ image: RGBImage) -> RGBImage {
         let side = max(image.width, image.height)
         if image.width == image.height { return image }
         var pixels = [UInt8](repeating: 127, count: side * side * 3)
