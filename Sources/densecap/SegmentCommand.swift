@@ -47,6 +47,8 @@ struct Segment: ParsableCommand {
     @Flag(help: "Still-camera footage (surveillance): motion events after 1 s of quiet, gating on.")
     var still = false
 
+    @OptionGroup(title: "Motion (still cameras)") var motion: MotionOptions
+
     @Option(help: "ContentDetector threshold (0–255).")
     var threshold: Double?
 
@@ -143,7 +145,7 @@ struct Segment: ParsableCommand {
          ("adaptive_ratio", adaptiveRatio.map { String($0) } ?? ""),
          ("weights", weights == "1,1,1,0" ? "" : weights), ("min_length", minLength),
          ("max_length", maxLength), ("gate", String(gate)), ("refine", refine ? "true" : ""),
-         ("thumbnails", String(thumbnails))].filter { !$0.1.isEmpty }
+         ("thumbnails", String(thumbnails))].filter { !$0.1.isEmpty } + motion.settings
     }
 
     func run() throws {
@@ -202,6 +204,7 @@ struct Segment: ParsableCommand {
         let maximum = MediaTime(parsing: maxLength)!
         c.fuser.maximumLength = maximum > .zero ? maximum : nil
         if gate { c.fuser.gating = true }
+        try motion.apply(to: &c, still: still)
         return c
     }
 
@@ -218,7 +221,8 @@ struct Segment: ParsableCommand {
         let window = range.window
         let policy: SamplingPolicy = fps == "all" ? .every : .rate(Rational(parsing: fps)!)
         let rate = fps == "all" ? (info.averageFrameRate ?? info.realFrameRate)?.doubleValue ?? 30 : Rational(parsing: fps)!.doubleValue
-        let segmenter = EventSegmenter(configuration: try configuration(frameRate: rate))
+        let segmenter = EventSegmenter(configuration: try configuration(frameRate: rate),
+                                       sourceSize: (info.displaySize.width, info.displaySize.height))
         let sampler = try FrameSampler(reader: reader, policy: policy, window: window, logger: logger)
         let size = OutputSize(width: min(width, info.displaySize.width))
         let progress = ProgressBar(label: stem(of: file))
@@ -264,6 +268,7 @@ struct Segment: ParsableCommand {
             video: VideoMetadata(path: file, duration: info.duration, width: info.displaySize.width,
                                  height: info.displaySize.height, frameRate: info.averageFrameRate, codec: info.codec),
             generator: "densecap \(densecapVersion) segment", settings: settings, events: events)
+        document.analysis = MotionOptions.analysis(segmenter, sourceWidth: info.displaySize.width, sourceHeight: info.displaySize.height)
         if thumbnails {
             document.thumbnails = try keyframeThumbnails(file, events: events, width: thumbnailWidth, threads: threads, logger: logger)
         }
