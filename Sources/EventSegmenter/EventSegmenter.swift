@@ -196,6 +196,14 @@ public final class EventSegmenter {
         } else {
             accepted += flashable
         }
+        // In still footage a cut, fade or dissolve that a lighting change explains is no boundary
+        // (lights switched on, the camera's day/night switch, an exposure jump).
+        if let motion, motion.footage == .still {
+            let slack = MediaTime(value: Int64((1000 / max(configuration.frameRate, 0.1)).rounded()), timescale: 1000)
+            accepted.removeAll {
+                [.cut, .fade, .dissolve].contains($0.kind) && motion.lightingChanged(from: $0.transitionStart - slack, to: $0.transitionEnd + slack)
+            }
+        }
         candidates += accepted
         // A new shot: the still-scene background starts over.
         if accepted.contains(where: { $0.kind != .motion }) { motion?.reset() }

@@ -54,6 +54,12 @@ public struct MotionActivity: Sendable, Equatable {
     public var end: MediaTime?
     /// Highest energy during the stretch.
     public var peak: Double
+
+    public init(start: MediaTime, end: MediaTime?, peak: Double) {
+        self.start = start
+        self.end = end
+        self.peak = peak
+    }
 }
 
 /// Motion energy for static-camera footage: an object travelling through the scene is an event;
@@ -68,10 +74,11 @@ public struct MotionActivity: Sendable, Equatable {
 ///    four times the noise of quiet frames, and `sensitivity`'s multiple of the cell's own running
 ///    deviation (foliage, water and rain cells learn a high threshold; a person crossing them does
 ///    not go unseen when it contrasts more than they wobble).
-/// 3. **Travel.** A foreground cell counts only while it keeps changing: twice within `hold`
-///    seconds against the previous frame. A one-off step (a light switched on in one corner, a
-///    digit of a clock that changes once) never counts; a moving object changes its cells frame
-///    after frame.
+/// 3. **Travel.** A group of touching foreground cells counts only while it keeps changing: its
+///    cells changed against the previous frame in two frames within 0.9 s (or 1.5 frame
+///    intervals). A one-off step (a light switched on in one corner, a digit of a clock that
+///    changes once, a parked car) never counts; a moving object changes its edges frame after
+///    frame, and its motion is dated from its first frame.
 /// 4. **Overlays.** Cells that changed in nearly every second for the last several seconds, in a
 ///    small box near the top or bottom edge (a burned-in clock, a timecode), become an overlay:
 ///    excluded from then on and listed in `overlays`.
@@ -128,6 +135,8 @@ public final class MotionDetector: FrameDetector {
     public private(set) var activities: [MotionActivity] = []
     /// Burned-in overlays found so far, as fractions of the picture.
     public private(set) var overlays: [OverlayBox] = []
+    /// The last frames whose change from the frame before was mostly a global lighting change.
+    public private(set) var lightingChanges: [MediaTime] = []
 
     private let sourceSize: (width: Int, height: Int)?
     private var gridWidth = 0, gridHeight = 0
@@ -135,6 +144,7 @@ public final class MotionDetector: FrameDetector {
     /// Running deviation of each cell's residual: its own wobble.
     private var deviation: [Float] = []
     private var previousMapped: [Float] = []
+    private var previousGrid: [Float] = []
     private var previousForeground: [Bool] = []
     /// Times of each cell's last two changes against the previous frame.
     private var lastChange: [Double] = []
@@ -155,6 +165,8 @@ public final class MotionDetector: FrameDetector {
     private var activeCandidate: MediaTime?
     private var quietCandidate: MediaTime?
     private var peak = 0.0
+    /// Energy of the last frame's foreground that changed in that frame only.
+    private var lastPending = 0.0
     /// Mean |residual| of recent quiet frames (sensor noise, compression), once known.
     private var noise: Float?
 
@@ -189,9 +201,9 @@ public final class MotionDetector: FrameDetector {
         // Lighting: tone curve fitted on the cells that look like background, then again without the
         // cells the first fit leaves far off.
         var mapped = toneMap(grid, use: usable)
-        let floor = max(c.pixelThreshold * c.sensitivity.thresholdScale, 4 * (noise ?? 0))
+        let firstThreshold = max(c.pixelThreshold * c.sensitivity.thresholdScale, 4 * (noise ?? 0))
         var refit = usable
-        for k in 0..<n where abs(mapped[k] - background[k]) > floor { refit[k] = false }
+        for k in 0..<n where abs(mapped[k] - background[k]) > firstThreshold { refit[k] = false }
         mapped = toneMap(grid, use: refit)
         var residual = (0..<n).map { mapped[$0] - background[$0] }
         subtractTileMedians(&residual, use: refit)
@@ -222,14 +234,15 @@ public final class MotionDetector: FrameDetector {
                 lastChange[k] = now
                 bucketBits[k] |= 1
             }
-            let moving = now - priorChange[k] <= hold
-            counted[k] = raw[k] && moving && watched[k] && !overlayCells[k]
+            counted[k] = raw[k] && watched[k] && !overlayCells[k]
             deviation[k] += alphaDeviation * (min(r, threshold) - deviation[k])
         }
         if c.findOverlays, bucketChanged { findOverlays() }
-        let kept = dropSmallGroups(counted, minimum: c.sensitivity.minimumCells)
+        let (kept, pending) = travelling(counted, now: now, hold: hold, minimum: c.sensitivity.minimumCells)
         let watchedCount = (0..<n).reduce(0) { $0 + (watched[$1] && !overlayCells[$1] ? 1 : 0) }
         let energy = watchedCount > 0 ? Double(kept) / Double(watchedCount) : 0
+        let pendingEnergy = watchedCount > 0 ? Double(pending) / Double(watchedCount) : 0
+        defer { lastPending = learning ? 0 : pendingEnergy }
         lastEnergy = energy
         let beta = Float(1 - exp(-dt / c.adaptation))
         for k in 0..<n {
@@ -237,6 +250,17 @@ public final class MotionDetector: FrameDetector {
             // while a passing person does not smear into it.
             background[k] += (raw[k] ? beta / 10 : beta) * (mapped[k] - background[k])
         }
+        // A frame whose change the tone curve explains (most of it): lighting, not a new shot.
+        var rawChange: Float = 0, mappedChange: Float = 0
+        for k in 0..<n {
+            rawChange += abs(grid[k] - previousGrid[k])
+            mappedChange += abs(mapped[k] - previousMapped[k])
+        }
+        if rawChange > 2.5 * Float(n), mappedChange < rawChange / 2 {
+            lightingChanges.append(frame.time)
+            if lightingChanges.count > 64 { lightingChanges.removeFirst() }
+        }
+        previousGrid = grid
         previousMapped = mapped
         previousForeground = raw
         let rawFraction = Double(rawCount) / Double(n)
@@ -253,16 +277,17 @@ public final class MotionDetector: FrameDetector {
             reset(to: grid)
             return []
         }
-        return advance(frame.time, energy: learning ? 0 : energy)
+        return advance(frame.time, energy: learning ? 0 : energy, previous: last)
     }
 
-    /// The activity state machine: energy in, boundaries out.
-    private func advance(_ time: MediaTime, energy: Double) -> [Boundary] {
+    /// The activity state machine: energy in, boundaries out. Motion whose first frame was pending
+    /// (it changed then, and travels from this frame on) starts at `previous`.
+    private func advance(_ time: MediaTime, energy: Double, previous: MediaTime) -> [Boundary] {
         let c = configuration
         var out: [Boundary] = []
         if activeSince == nil {
             if energy >= c.onFraction {
-                let start = activeCandidate ?? time
+                let start = activeCandidate ?? (lastPending >= c.onFraction ? previous : time)
                 activeCandidate = start
                 peak = max(peak, energy)
                 if (time - start).seconds >= c.minimumActive {
@@ -314,6 +339,7 @@ public final class MotionDetector: FrameDetector {
         gridHeight = frame.gridHeight
         background = frame.grid
         previousMapped = frame.grid
+        previousGrid = frame.grid
         previousForeground = [Bool](repeating: false, count: n)
         deviation = [Float](repeating: 0, count: n)
         lastChange = [Double](repeating: -.infinity, count: n)
@@ -394,11 +420,26 @@ public final class MotionDetector: FrameDetector {
         }
     }
 
-    /// Counts the cells in 8-connected groups of at least `minimum` counted cells.
-    private func dropSmallGroups(_ counted: [Bool], minimum: Int) -> Int {
-        let total = counted.reduce(0) { $0 + ($1 ? 1 : 0) }
-        guard minimum > 1, total > 0 else { return total }
-        return components(counted).reduce(0) { $0 + ($1.count >= minimum ? $1.count : 0) }
+    /// Cells of foreground groups (8-connected, at least `minimum` cells) that travel: their cells
+    /// changed against the previous frame in at least two frames within `hold` seconds. A group
+    /// that changed in this frame only is `pending` (it travels if it changes again next frame).
+    private func travelling(_ foreground: [Bool], now: Double, hold: Double, minimum: Int) -> (kept: Int, pending: Int) {
+        var kept = 0, pending = 0
+        for group in components(foreground) where group.count >= minimum {
+            var first: Double?, moving = false
+            for k in group {
+                for t in [lastChange[k], priorChange[k]] where now - t <= hold {
+                    if let f = first, f != t {
+                        moving = true
+                        break
+                    }
+                    first = t
+                }
+                if moving { break }
+            }
+            if moving { kept += group.count } else if first == now { pending += group.count }
+        }
+        return (kept, pending)
     }
 
     /// 8-connected groups of set cells, each as its cell indices.
@@ -488,6 +529,11 @@ public final class MotionDetector: FrameDetector {
         overlays = boxes
     }
 
+    /// Whether a lighting change (and nothing else) happened at a frame within `[from, to]`.
+    public func lightingChanged(from: MediaTime, to: MediaTime) -> Bool {
+        lightingChanges.contains { $0 >= from && $0 <= to }
+    }
+
     /// Forgets the scene: after a cut the background is the new picture and quiet starts over
     /// (the segmenter calls it when another detector finds a boundary). Overlays and each cell's
     /// learnt wobble stay: they belong to the camera, not the shot.
@@ -498,6 +544,7 @@ public final class MotionDetector: FrameDetector {
     private func reset(to grid: [Float]) {
         background = grid
         previousMapped = grid
+        previousGrid = grid
         previousForeground = [Bool](repeating: false, count: grid.count)
         quietSince = nil
         activeCandidate = nil
