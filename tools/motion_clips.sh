@@ -17,7 +17,8 @@
 #   ramp-object     the ramp, with the object crossing during it
 #   exposure        a 1-second exposure pulse (brightness +0.25, contrast ×1.3, gamma 0.8) at 0.5·D
 #   irswitch        day → night IR at 0.5·D: colour gone, contrast ×1.4, brightness +0.1
-#   clock           a burned-in clock ticking every second (top left) and a camera name (bottom right)
+#   clock           a burned-in clock ticking every second (top left), a timecode counting frames
+#                   (top right) and a camera name (bottom right)
 #   clock-object    the clock and the object
 #   foliage         a textured patch (a bush) jittering in place, upper right
 #   foliage-object  the bush and the object
@@ -109,6 +110,7 @@ if [[ "$family" == clock* ]]; then
     fs=$((H / 12))
     graph+=",drawtext=fontfile=$FONT:text='%{pts\:gmtime\:1700000000\:%Y-%m-%d %H\\\\\:%M\\\\\:%S}':x=4:y=4:fontsize=$fs:fontcolor=white:box=1:boxcolor=black@0.6"
     graph+=",drawtext=fontfile=$FONT:text='CAM 07':x=w-tw-4:y=h-th-4:fontsize=$fs:fontcolor=white"
+    graph+=",drawtext=fontfile=$FONT:timecode='00\\:00\\:00\\:00':rate=$FPS:x=w-tw-4:y=4:fontsize=$fs:fontcolor=white:box=1:boxcolor=black@0.6"
 fi
 graph+="[v]"
 ff "${inputs[@]}" -filter_complex "$graph" -map "[v]" -t "$D" -r "$FPS" \

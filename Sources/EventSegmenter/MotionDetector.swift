@@ -110,7 +110,7 @@ public final class MotionDetector: FrameDetector {
         /// Find burned-in overlays (clocks, timecodes) and ignore them.
         public var findOverlays = true
         /// Seconds at the start of a shot in which no motion starts (thresholds and overlays are learnt).
-        public var learning: Double = 5
+        public var learning: Double = 6
         /// Seconds looked at to tell still footage from film (`FootageMode.auto`).
         public var probe: Double = 3
         /// Seconds added before each motion event's start and after its end (DVR-Scan's
@@ -167,6 +167,9 @@ public final class MotionDetector: FrameDetector {
     private var peak = 0.0
     /// Energy of the last frame's foreground that changed in that frame only.
     private var lastPending = 0.0
+    /// Running mean energy of quiet frames (rain, noise): raises the on and off thresholds.
+    private var clutter = 0.0
+    private var blipSince: MediaTime?
     /// Mean |residual| of recent quiet frames (sensor noise, compression), once known.
     private var noise: Float?
 
@@ -217,38 +220,13 @@ public final class MotionDetector: FrameDetector {
         var rawCount = 0
         let hold = max(0.9, 1.5 * dt)
         let newBucket = Int(now / max(1, 2 * dt))
-        let bucketChanged = newBucket != bucket
-        if bucketChanged {
+        if newBucket != bucket {
             let shift = min(8, max(0, newBucket - bucket))
             for k in 0..<n { bucketBits[k] = shift >= 8 ? 0 : bucketBits[k] << UInt8(shift) }
             bucket = newBucket
-        }
-        let alphaDeviation = Float(1 - exp(-dt / (learning ? 1 : 8)))
-        for k in 0..<n {
-            let threshold = max(global, factor * deviation[k])
-            let r = abs(residual[k])
-            raw[k] = r > threshold
-            if raw[k] { rawCount += 1 }
-            if abs(mapped[k] - previousMapped[k]) > threshold {
-                priorChange[k] = lastChange[k]
-                lastChange[k] = now
-                bucketBits[k] |= 1
-            }
-            counted[k] = raw[k] && watched[k] && !overlayCells[k]
-            deviation[k] += alphaDeviation * (min(r, threshold) - deviation[k])
-        }
-        if c.findOverlays, bucketChanged { findOverlays() }
-        let (kept, pending) = travelling(counted, now: now, hold: hold, minimum: c.sensitivity.minimumCells)
-        let watchedCount = (0..<n).reduce(0) { $0 + (watched[$1] && !overlayCells[$1] ? 1 : 0) }
-        let energy = watchedCount > 0 ? Double(kept) / Double(watchedCount) : 0
-        let pendingEnergy = watchedCount > 0 ? Double(pending) / Double(watchedCount) : 0
-        defer { lastPending = learning ? 0 : pendingEnergy }
-        lastEnergy = energy
-        let beta = Float(1 - exp(-dt / c.adaptation))
-        for k in 0..<n {
-            // Foreground follows ten times slower, so a parked car becomes background eventually
-            // while a passing person does not smear into it.
-            background[k] += (raw[k] ? beta / 10 : beta) * (mapped[k] - background[k])
+            // Completed buckets only, before this frame's foreground: an overlay found now is
+            // ignored from this frame on.
+            if c.findOverlays { findOverlays() }
         }
         // A frame whose change the tone curve explains (most of it): lighting, not a new shot.
         var rawChange: Float = 0, mappedChange: Float = 0
@@ -256,9 +234,38 @@ public final class MotionDetector: FrameDetector {
             rawChange += abs(grid[k] - previousGrid[k])
             mappedChange += abs(mapped[k] - previousMapped[k])
         }
-        if rawChange > 2.5 * Float(n), mappedChange < rawChange / 2 {
+        let lighting = rawChange > 2.5 * Float(n) && mappedChange < rawChange / 2
+        if lighting {
             lightingChanges.append(frame.time)
             if lightingChanges.count > 64 { lightingChanges.removeFirst() }
+        }
+        // Overlay ticks: a fixed threshold on the frame itself (a ticking cell's own threshold grows
+        // with its wobble), outside lighting changes.
+        let tick = max(2 * c.pixelThreshold, 6 * (noise ?? 0))
+        let alphaDeviation = Float(1 - exp(-dt / (learning ? 1 : 8)))
+        for k in 0..<n {
+            if !lighting, abs(grid[k] - previousGrid[k]) > tick { bucketBits[k] |= 1 }
+            let threshold = max(global, factor * deviation[k])
+            let r = abs(residual[k])
+            raw[k] = r > threshold
+            if raw[k] { rawCount += 1 }
+            if abs(mapped[k] - previousMapped[k]) > threshold {
+                priorChange[k] = lastChange[k]
+                lastChange[k] = now
+            }
+            counted[k] = raw[k] && watched[k] && !overlayCells[k]
+            deviation[k] += alphaDeviation * (min(r, threshold) - deviation[k])
+        }
+        let (kept, pending) = travelling(counted, now: now, hold: hold, minimum: c.sensitivity.minimumCells)
+        let watchedCount = (0..<n).reduce(0) { $0 + (watched[$1] && !overlayCells[$1] ? 1 : 0) }
+        let energy = watchedCount > 0 ? Double(kept) / Double(watchedCount) : 0
+        let pendingEnergy = watchedCount > 0 ? Double(pending) / Double(watchedCount) : 0
+        defer { lastPending = learning ? 0 : pendingEnergy }
+        let beta = Float(1 - exp(-dt / c.adaptation))
+        for k in 0..<n {
+            // Foreground follows ten times slower, so a parked car becomes background eventually
+            // while a passing person does not smear into it.
+            background[k] += (raw[k] ? beta / 10 : beta) * (mapped[k] - background[k])
         }
         previousGrid = grid
         previousMapped = mapped
@@ -277,17 +284,24 @@ public final class MotionDetector: FrameDetector {
             reset(to: grid)
             return []
         }
-        return advance(frame.time, energy: learning ? 0 : energy, previous: last)
+        let out = advance(frame.time, energy: learning ? 0 : energy, previous: last, dt: dt)
+        // What the fuser sees: energy while motion is active, 0 in quiet stretches (clutter that
+        // never became motion does not make a stretch non-static).
+        lastEnergy = activeSince != nil ? energy : 0
+        return out
     }
 
     /// The activity state machine: energy in, boundaries out. Motion whose first frame was pending
     /// (it changed then, and travels from this frame on) starts at `previous`.
-    private func advance(_ time: MediaTime, energy: Double, previous: MediaTime) -> [Boundary] {
+    private func advance(_ time: MediaTime, energy: Double, previous: MediaTime, dt: Double) -> [Boundary] {
         let c = configuration
         var out: [Boundary] = []
+        // Rain, snow and noise leave isolated small groups: the thresholds rise with their level.
+        let on = max(c.onFraction, 4 * clutter), off = max(c.offFraction, 3 * clutter)
         if activeSince == nil {
-            if energy >= c.onFraction {
-                let start = activeCandidate ?? (lastPending >= c.onFraction ? previous : time)
+            clutter += (1 - exp(-dt / 10)) * (min(energy, 2 * on) - clutter)
+            if energy >= on {
+                let start = activeCandidate ?? (lastPending >= on ? previous : time)
                 activeCandidate = start
                 peak = max(peak, energy)
                 if (time - start).seconds >= c.minimumActive {
@@ -309,7 +323,8 @@ public final class MotionDetector: FrameDetector {
         } else {
             peak = max(peak, energy)
             if reported { activities[activities.count - 1].peak = peak }
-            if energy < c.offFraction {
+            if energy < off {
+                blipSince = nil
                 let quiet = quietCandidate ?? time
                 quietCandidate = quiet
                 if (time - quiet).seconds >= c.quietAfter {
@@ -324,8 +339,14 @@ public final class MotionDetector: FrameDetector {
                     quietSince = quiet
                     peak = 0
                 }
-            } else {
-                quietCandidate = nil
+            } else if quietCandidate != nil {
+                // One frame of clutter does not end the quiet; motion lasting two frames does.
+                if let b = blipSince, time > b {
+                    quietCandidate = nil
+                    blipSince = nil
+                } else {
+                    blipSince = blipSince ?? time
+                }
             }
         }
         return out
@@ -552,6 +573,7 @@ public final class MotionDetector: FrameDetector {
         if reported, let t = lastTime, activities.last?.end == nil { activities[activities.count - 1].end = t }
         activeSince = nil
         reported = false
+        blipSince = nil
         peak = 0
     }
 }
