@@ -196,12 +196,13 @@ public final class EventSegmenter {
         } else {
             accepted += flashable
         }
-        // In still footage a cut, fade or dissolve that a lighting change explains is no boundary
-        // (lights switched on, the camera's day/night switch, an exposure jump).
+        // In still footage a cut that a lighting change explains is no boundary (lights switched
+        // on, the camera's day/night switch, an exposure jump). Fades (real darkness) and
+        // dissolves (brightness-free already) stay.
         if let motion, motion.footage == .still {
             let slack = MediaTime(value: Int64((1000 / max(configuration.frameRate, 0.1)).rounded()), timescale: 1000)
             accepted.removeAll {
-                [.cut, .fade, .dissolve].contains($0.kind) && motion.lightingChanged(from: $0.transitionStart - slack, to: $0.transitionEnd + slack)
+                $0.kind == .cut && motion.lightingChanged(from: $0.transitionStart - slack, to: $0.transitionEnd + slack)
             }
         }
         candidates += accepted

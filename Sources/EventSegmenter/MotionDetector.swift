@@ -145,6 +145,7 @@ public final class MotionDetector: FrameDetector {
     private var deviation: [Float] = []
     private var previousMapped: [Float] = []
     private var previousGrid: [Float] = []
+    private var previousSignature: [Float] = []
     private var previousForeground: [Bool] = []
     /// Times of each cell's last two changes against the previous frame.
     private var lastChange: [Double] = []
@@ -234,7 +235,14 @@ public final class MotionDetector: FrameDetector {
             rawChange += abs(grid[k] - previousGrid[k])
             mappedChange += abs(mapped[k] - previousMapped[k])
         }
-        let lighting = rawChange > 2.5 * Float(n) && mappedChange < rawChange / 2
+        // The picture keeps its shape (brightness-free signatures correlate): a flat frame, a fade
+        // to black or a new shot is no lighting change, however well a tone curve maps it.
+        var shape: Float = 0
+        if frame.signature.count == previousSignature.count {
+            for i in frame.signature.indices { shape += frame.signature[i] * previousSignature[i] }
+        }
+        let lighting = rawChange > 2.5 * Float(n) && mappedChange < rawChange / 2 && shape >= 0.8
+        previousSignature = frame.signature
         if lighting {
             lightingChanges.append(frame.time)
             if lightingChanges.count > 64 { lightingChanges.removeFirst() }
@@ -361,6 +369,7 @@ public final class MotionDetector: FrameDetector {
         background = frame.grid
         previousMapped = frame.grid
         previousGrid = frame.grid
+        previousSignature = frame.signature
         previousForeground = [Bool](repeating: false, count: n)
         deviation = [Float](repeating: 0, count: n)
         lastChange = [Double](repeating: -.infinity, count: n)
