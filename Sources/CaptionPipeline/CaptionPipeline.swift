@@ -93,7 +93,7 @@ public final class CaptionPipeline {
         var segmenterConfig = settings.segmenter
         let detectorRate = max(settings.detectorRate, settings.modelRate)
         segmenterConfig.frameRate = detectorRate.doubleValue
-        let segmenter = EventSegmenter(configuration: segmenterConfig)
+        let segmenter = EventSegmenter(configuration: segmenterConfig, sourceSize: (info.displaySize.width, info.displaySize.height))
         let sampler = try FrameSampler(reader: reader, policy: .rate(detectorRate), window: settings.window, logger: logger)
         let small = OutputSize(width: min(settings.analysisWidth, info.displaySize.width))
         var nextModelSample = 0
