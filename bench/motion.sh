@@ -118,7 +118,7 @@ for family in "${FAMILIES[@]}"; do
     if [[ -f "$CLIPS/$family.roi" ]]; then
         r=$(cat "$CLIPS/$family.roi")
         roi=(--roi "$r")
-        read -r x y w h < <(awk -F, -v W=$W -v H=$H '{ printf "%d %d %d %d", $1*W, $2*H, $3*W, $4*H }' <<<"$r")
+        read -r x y w h < <(awk -F, -v W=$W -v H=$H '{ printf "%d %d %d %d\n", $1*W, $2*H, $3*W, $4*H }' <<<"$r")
         dvr_roi=(-a "$x" "$y" "$((x + w - 1))" "$y" "$((x + w - 1))" "$((y + h - 1))" "$x" "$((y + h - 1))")
     fi
     for mode in 4 all; do

@@ -154,21 +154,16 @@ public final class EventSegmenter {
         if let flash { candidates += flash.finish() }
         guard let first = records.first else { return [] }
         let stop = end ?? defaultEnd
-        let accepted = EventFuser.fuse(allCandidates(start: first.time, end: stop), start: first.time, end: stop, configuration: fuser)
-        return EventFuser.events(boundaries: accepted, frames: records, end: stop, configuration: fuser)
+        let accepted = EventFuser.fuse(allCandidates(start: first.time, end: stop), start: first.time, end: stop,
+                                       configuration: configuration.fuser)
+        return EventFuser.events(boundaries: accepted, frames: records, end: stop, configuration: configuration.fuser)
     }
 
     /// The boundaries the events start at, after fusion (call after `events`).
     public func fusedBoundaries(end: MediaTime) -> [Boundary] {
         guard let first = records.first else { return [] }
-        return EventFuser.fuse(allCandidates(start: first.time, end: end), start: first.time, end: end, configuration: fuser)
-    }
-
-    /// The fuser's settings, with gating on for footage found to be still.
-    private var fuser: FuserConfiguration {
-        var f = configuration.fuser
-        if footage == .still { f.gating = true }
-        return f
+        return EventFuser.fuse(allCandidates(start: first.time, end: end), start: first.time, end: end,
+                               configuration: configuration.fuser)
     }
 
     /// The candidates plus the motion detector's activities, padded and filtered (`MotionEvents`).

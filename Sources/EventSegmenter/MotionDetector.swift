@@ -159,6 +159,7 @@ public final class MotionDetector: FrameDetector {
     private var shotStart: MediaTime?
     private var probeFrames = 0
     private var probeForeground = 0.0
+    private var probeChange = 0.0
     private var lastTime: MediaTime?
     private var quietSince: MediaTime?
     private var activeSince: MediaTime?
@@ -275,17 +276,24 @@ public final class MotionDetector: FrameDetector {
             // while a passing person does not smear into it.
             background[k] += (raw[k] ? beta / 10 : beta) * (mapped[k] - background[k])
         }
+        let rawFraction = Double(rawCount) / Double(n)
+        if footage == nil {
+            // A moving camera changes most of the picture from frame to frame: the upper quartile
+            // of the cells' change (an object covers less than a quarter of a still scene), against
+            // the foreground threshold (so heavy noise or rain is no camera move).
+            var change = (0..<n).map { abs(mapped[$0] - previousMapped[$0]) }
+            change.sort()
+            probeFrames += 1
+            probeForeground += rawFraction
+            probeChange += Double(change[3 * n / 4] / global)
+            if (frame.time - firstTime!).seconds >= c.probe {
+                let frames = Double(probeFrames)
+                footage = probeForeground / frames <= 0.1 && probeChange / frames <= 0.5 ? .still : .film
+            }
+        }
         previousGrid = grid
         previousMapped = mapped
         previousForeground = raw
-        let rawFraction = Double(rawCount) / Double(n)
-        if footage == nil {
-            probeFrames += 1
-            probeForeground += rawFraction
-            if (frame.time - firstTime!).seconds >= c.probe {
-                footage = probeForeground / Double(probeFrames) <= 0.1 ? .still : .film
-            }
-        }
         if energy < c.offFraction { noise = noise.map { 0.9 * $0 + 0.1 * meanResidual } ?? meanResidual }
         if rawFraction >= c.resetFraction || meanResidual > 40 {
             if footage == nil { probeForeground += 1 }

@@ -31,7 +31,7 @@ let rightHalfCrossing: String = {
 
     @Test(arguments: [
         (["--roi", "1,2,3"], "--roi takes x,y,w,h"), (["--exclude", "0,0,-1,5"], "--exclude takes x,y,w,h"),
-        (["--pre", "-1"], "--pre must be a non-negative"), (["--mask", "/nonexistent/mask.png"], "--mask /nonexistent/mask.png: no such file"),
+        (["--pre=-1"], "--pre must be a non-negative"), (["--mask", "/nonexistent/mask.png"], "--mask /nonexistent/mask.png: no such file"),
         (["--sensitivity", "extreme"], "sensitivity"),
     ])
     func badMotionOptionsFailWithOneLine(arguments: [String], message: String) throws {
