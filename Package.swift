@@ -104,7 +104,7 @@ let package = Package(
             name: "TemporalCompressTests", dependencies: ["TemporalCompress", "DenseCore"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "DenseCore", "TemporalCompress"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "EventSegmenterTests", dependencies: ["EventSegmenter", "DenseCore"]),
+        .testTarget(name: "EventSegmenterTests", dependencies: ["EventSegmenter", "DenseCore", "VideoIO"]),
         .testTarget(
             name: "CaptionWritersTests", dependencies: ["CaptionWriters", "EventSegmenter", "DenseCore"],
             resources: [.copy("Fixtures")]),

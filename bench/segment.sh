@@ -25,9 +25,10 @@
 # PySceneDetect's detection time alone (opening the video to the scene list), in its favour.
 # densecap runs with --max-length 0 (no forced splits).
 #
-# Usage: bench/segment.sh [--quick] [--generate-only]
+# Usage: bench/segment.sh [--quick] [--generate-only] [--motion]
 #   --quick          2-minute surveillance clip and 6 shots per family (a smoke test of the whole script)
 #   --generate-only  make the clips and the venv, then stop
+#   --motion         then run bench/motion.sh (motion events against DVR-Scan; --quick passed on)
 #
 # Environment:
 #   DENSECAP_BENCH_DIR  cache dir (default /var/tmp/densecap-bench): clips in segment-clips/,
@@ -39,8 +40,10 @@ set -euo pipefail
 
 QUICK=0
 GENERATE_ONLY=0
+MOTION=0
 for arg in "$@"; do
     case "$arg" in
+        --motion) MOTION=1 ;;
         --quick) QUICK=1 ;;
         --generate-only) GENERATE_ONLY=1 ;;
         -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; exit 0 ;;
@@ -307,3 +310,7 @@ for family, clip, tool, frames, wall, detect, tp, fp, fn in rows:
 PY
 } | tee "$RESULTS"
 log "results in $RESULTS"
+if ((MOTION)); then
+    exec 9>&-  # release the benchmark lock for motion.sh
+    "$REPO/bench/motion.sh" $( ((QUICK)) && echo --quick)
+fi

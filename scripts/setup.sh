@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what densecap builds and tests with on Debian 12, only what is missing:
-# FFmpeg's libraries and CLI (tests make their clips with it), OpenBLAS, Cairo and a font for the
-# needle-in-a-haystack heatmap, pkg-config.
+# FFmpeg's libraries and CLI (tests make their clips with it; DejaVu for their clock overlay and
+# the needle-in-a-haystack heatmap), OpenBLAS, Cairo, pkg-config.
 # Swift itself must be on PATH or in /opt/swift (Debian 12 does not package it).
 set -euo pipefail
 

@@ -35,6 +35,9 @@ public struct CaptionDocument: Sendable, Equatable {
     public var generator: String
     /// Settings as ordered key–value text pairs, recorded verbatim.
     public var settings: [(String, String)]
+    /// What the analysis found about the video, as ordered key–value text pairs (the footage mode
+    /// used, burned-in overlays ignored); not compared on resume, unlike `settings`.
+    public var analysis: [(String, String)] = []
     public var events: [Event]
     /// PNG bytes of each event's keyframe thumbnail, by event index (optional).
     public var thumbnails: [Int: [UInt8]]
@@ -52,6 +55,7 @@ public struct CaptionDocument: Sendable, Equatable {
     public static func == (a: CaptionDocument, b: CaptionDocument) -> Bool {
         a.video == b.video && a.model == b.model && a.generator == b.generator && a.events == b.events
             && a.thumbnails == b.thumbnails && a.settings.map { [$0.0, $0.1] } == b.settings.map { [$0.0, $0.1] }
+            && a.analysis.map { [$0.0, $0.1] } == b.analysis.map { [$0.0, $0.1] }
     }
 }
 

@@ -45,7 +45,7 @@ public enum HTMLReport {
         meta.append(("model", d.model ?? "none (event boundaries only)"))
         meta.append(("generator", d.generator))
         meta.append(("events", String(d.events.count)))
-        for (k, v) in d.settings { meta.append((k, v)) }
+        for (k, v) in d.settings + d.analysis { meta.append((k, v)) }
         html += "<table class=\"meta\">\n"
         for (k, v) in meta { html += "<tr><td>\(escape(k))</td><td>\(escape(v))</td></tr>\n" }
         html += "</table>\n<div class=\"timeline\">\n"

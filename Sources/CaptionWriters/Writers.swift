@@ -30,11 +30,14 @@ public enum JSONWriter {
             if let name = thumbnailNames[i] { fields.append(("thumbnail", .string(name))) }
             return .object(fields)
         }
-        return .object([
+        var fields: [(String, JSONText)] = [
             ("schema", .string(schema)), ("generator", .string(d.generator)), ("video", .object(video)),
             ("model", d.model.map(JSONText.string) ?? .null),
-            ("settings", .object(d.settings.map { ($0.0, .string($0.1)) })), ("events", .array(events)),
-        ])
+            ("settings", .object(d.settings.map { ($0.0, .string($0.1)) })),
+        ]
+        if !d.analysis.isEmpty { fields.append(("analysis", .object(d.analysis.map { ($0.0, .string($0.1)) }))) }
+        fields.append(("events", .array(events)))
+        return .object(fields)
     }
 
     public static func render(_ d: CaptionDocument, thumbnailNames: [Int: String] = [:]) -> String {

@@ -29,6 +29,10 @@ public struct SegmenterConfiguration: Sendable, Equatable, Codable {
     public var motion = MotionDetector.Configuration()
     /// Cosine distance between frame embeddings that makes a semantic boundary.
     public var semanticThreshold: Double = 0.25
+    /// Still camera or film; `.auto` decides from the first seconds (`EventSegmenter.footage`).
+    public var footage: FootageMode = .auto
+    /// Where motion counts (everywhere by default).
+    public var regions = MotionRegions()
     /// Flash suppression window in seconds (0: off).
     public var flashWindow: Double = 0.5
     public var fuser = FuserConfiguration()
@@ -42,7 +46,7 @@ public struct SegmenterConfiguration: Sendable, Equatable, Codable {
     /// Still-camera footage (surveillance): motion events after a second of quiet, gating on.
     public static var staticCamera: SegmenterConfiguration {
         var c = SegmenterConfiguration()
-        c.motion.quietBefore = 1
+        c.footage = .still
         c.fuser.gating = true
         return c
     }
@@ -74,7 +78,9 @@ public final class EventSegmenter {
     private var records: [FrameRecord] = []
     private var lastTime: MediaTime?
 
-    public init(configuration: SegmenterConfiguration = SegmenterConfiguration()) {
+    /// - Parameter sourceSize: the display size of the video, which pixel regions are given in
+    ///   (default: the size of the frames handed in).
+    public init(configuration: SegmenterConfiguration = SegmenterConfiguration(), sourceSize: (width: Int, height: Int)? = nil) {
         self.configuration = configuration
         let c = configuration
         let frames = { (seconds: Double) in max(1, Int((seconds * c.frameRate).rounded())) }
@@ -89,7 +95,8 @@ public final class EventSegmenter {
             detectors.append(FadeDetector(blackLevel: c.fadeBlackLevel, whiteLevel: c.fadeWhiteLevel))
         }
         if c.detectors.contains(.dissolve) { detectors.append(DissolveDetector(span: max(3, frames(c.dissolveSpan)))) }
-        motion = c.detectors.contains(.motion) ? MotionDetector(configuration: c.motion) : nil
+        motion = c.detectors.contains(.motion)
+            ? MotionDetector(configuration: c.motion, footage: c.footage, regions: c.regions, sourceSize: sourceSize) : nil
         if let motion { detectors.append(motion) }
         semantic = SemanticNoveltyDetector(threshold: c.semanticThreshold)
         flash = c.flashWindow > 0
@@ -97,6 +104,17 @@ public final class EventSegmenter {
                           historyLength: max(8, frames(c.flashWindow) + frames(c.dissolveSpan) + 4), weights: c.weights)
             : nil
     }
+
+    /// The footage mode used: what `configuration.footage` asked for, or for `.auto` what the motion
+    /// detector decided from the first seconds (`.film` until then, and without the motion detector).
+    public var footage: FootageMode {
+        if let decided = motion?.footage { return decided }
+        return configuration.footage == .still ? .still : .film
+    }
+
+    /// Burned-in overlays (clocks, timecodes) the motion detector found and ignored, as fractions
+    /// of the picture.
+    public var overlays: [OverlayBox] { motion?.overlays ?? [] }
 
     /// Whether the edge channel is needed (analyse frames with `edges: true` then).
     public var needsEdges: Bool { configuration.weights.edges > 0 }
@@ -142,14 +160,25 @@ public final class EventSegmenter {
         try finish()
         guard let first = records.first else { return [] }
         let stop = end ?? defaultEnd
-        let accepted = EventFuser.fuse(candidates + extra, start: first.time, end: stop, configuration: configuration.fuser)
+        let accepted = EventFuser.fuse(allCandidates(start: first.time, end: stop) + extra, start: first.time, end: stop,
+                                       configuration: configuration.fuser)
         return EventFuser.events(boundaries: accepted, frames: records, end: stop, configuration: configuration.fuser)
     }
 
     /// The boundaries the events start at, after fusion (call after `events`).
     public func fusedBoundaries(end: MediaTime) -> [Boundary] {
         guard let first = records.first else { return [] }
-        return EventFuser.fuse(candidates, start: first.time, end: end, configuration: configuration.fuser)
+        return EventFuser.fuse(allCandidates(start: first.time, end: end), start: first.time, end: end,
+                               configuration: configuration.fuser)
+    }
+
+    /// The candidates plus the motion detector's activities, padded and filtered (`MotionEvents`).
+    private func allCandidates(start: MediaTime, end: MediaTime) -> [Boundary] {
+        guard let motion else { return candidates }
+        let m = configuration.motion
+        return candidates + MotionEvents.boundaries(
+            motion.activities, pre: m.pre, post: m.post, minimumEvent: m.minimumEvent, onFraction: m.onFraction,
+            start: start, end: end)
     }
 
     /// Flushes the detectors, then runs the novelty detector over the embeddings. Its running
@@ -179,12 +208,22 @@ public final class EventSegmenter {
 
     private func route(_ found: [Boundary], frame: AnalyzedFrame?) {
         let flashable = found.filter { $0.kind == .cut || $0.kind == .fade }
-        var accepted = found.filter { $0.kind != .cut && $0.kind != .fade }
+        // The motion detector's own boundaries come back padded from its activities (`allCandidates`).
+        var accepted = found.filter { $0.kind != .cut && $0.kind != .fade && !($0.kind == .motion && $0.detector == "motion") }
         if let flash {
             if let frame { accepted += flash.observe(frame) }
             for b in flashable { flash.submit(b) }
         } else {
             accepted += flashable
+        }
+        // In still footage a cut that a lighting change explains is no boundary (lights switched
+        // on, the camera's day/night switch, an exposure jump). Fades (real darkness) and
+        // dissolves (brightness-free already) stay.
+        if let motion, motion.footage == .still {
+            let slack = MediaTime(value: Int64((1000 / max(configuration.frameRate, 0.1)).rounded()), timescale: 1000)
+            accepted.removeAll {
+                $0.kind == .cut && motion.lightingChanged(from: $0.transitionStart - slack, to: $0.transitionEnd + slack)
+            }
         }
         candidates += accepted
         // A new shot: the still-scene background starts over.

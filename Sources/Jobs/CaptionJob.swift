@@ -149,6 +149,7 @@ public final class CaptionJob {
                                  frameRate: info.averageFrameRate, codec: info.codec),
             model: modelName, generator: generator, settings: try settings.settingsPairs() + [("model_identity", modelIdentity)],
             events: events)
+        document.analysis = DetectionPass.analysis(found)
         if let width = settings.output.thumbnailWidth {
             document.thumbnails = try keyframeThumbnails(file, events: events, width: width, threads: decodeThreads, logger: logger)
         }

@@ -42,7 +42,7 @@ struct DetectionPass {
         let policy: SamplingPolicy = settings.rate.map { .rate($0) } ?? .every
         var configuration = settings.segmenter
         configuration.frameRate = settings.rate?.doubleValue ?? (info.averageFrameRate ?? info.realFrameRate)?.doubleValue ?? 30
-        let segmenter = EventSegmenter(configuration: configuration)
+        let segmenter = EventSegmenter(configuration: configuration, sourceSize: (info.displaySize.width, info.displaySize.height))
         let size = OutputSize(width: min(settings.width, info.displaySize.width))
         var sampleTimes: [MediaTime] = []
         var origin: MediaTime?
@@ -80,6 +80,17 @@ struct DetectionPass {
         if let e = streamEnd, e <= last { streamEnd = nil }
         if report.truncatedAt != nil { streamEnd = nil }
         return Result(info: info, segmenter: segmenter, sampleTimes: sampleTimes, origin: origin, report: report, streamEnd: streamEnd)
+    }
+
+    /// What the motion detector found, for the outputs' `analysis` section (kept out of the
+    /// settings: it is a result): the footage mode used and the overlays ignored, in source pixels.
+    static func analysis(_ found: Result) -> [(String, String)] {
+        let (w, h) = (found.info.displaySize.width, found.info.displaySize.height)
+        var a = [("footage", found.segmenter.footage.rawValue)]
+        if !found.segmenter.overlays.isEmpty {
+            a.append(("overlays", found.segmenter.overlays.map { $0.pixels(sourceWidth: w, sourceHeight: h) }.joined(separator: ";")))
+        }
+        return a
     }
 
     /// Moves each hard cut to its exact frame (`CutRefiner`), decoding the frames around it.

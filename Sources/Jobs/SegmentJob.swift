@@ -38,6 +38,7 @@ public final class SegmentJob {
             video: VideoMetadata(path: file, duration: info.duration, width: info.displaySize.width,
                                  height: info.displaySize.height, frameRate: info.averageFrameRate, codec: info.codec),
             generator: generator, settings: try settings.settingsPairs(), events: events)
+        document.analysis = DetectionPass.analysis(found)
         if let width = settings.output.thumbnailWidth {
             document.thumbnails = try keyframeThumbnails(file, events: events, width: width, threads: decodeThreads, logger: logger)
         }

@@ -73,6 +73,8 @@ struct Caption: AsyncParsableCommand {
     @Flag(help: "Keep long still stretches whole, marked skippable and not captioned.")
     var gate = false
 
+    @OptionGroup(title: "Motion (still cameras)") var motion: MotionOptions
+
     @Option(help: "Shortest event in seconds.")
     var minLength = "1"
 
@@ -132,6 +134,7 @@ struct Caption: AsyncParsableCommand {
         segmenter.fuser.maximumLength = maximum > .zero ? maximum : nil
         if gate { segmenter.fuser.gating = true }
         segmenter.semanticThreshold = semanticThreshold
+        try motion.apply(to: &segmenter, still: still)
         s.detection.segmenter = segmenter
         let formats = try parseFormats(formats)
         s.output = OutputSettings(formats: formats, thumbnailWidth: formats.contains(.html) ? thumbnailWidth : nil)

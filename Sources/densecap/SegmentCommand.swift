@@ -48,6 +48,8 @@ struct Segment: ParsableCommand {
     @Flag(help: "Still-camera footage (surveillance): motion events after 1 s of quiet, gating on.")
     var still = false
 
+    @OptionGroup(title: "Motion (still cameras)") var motion: MotionOptions
+
     @Option(help: "ContentDetector threshold (0–255).")
     var threshold: Double?
 
@@ -153,6 +155,7 @@ struct Segment: ParsableCommand {
         let maximum = MediaTime(parsing: maxLength)!
         c.fuser.maximumLength = maximum > .zero ? maximum : nil
         if gate { c.fuser.gating = true }
+        try motion.apply(to: &c, still: still)
         s.detection.segmenter = c
         s.output = OutputSettings(formats: try outputFormats(), thumbnailWidth: thumbnails ? thumbnailWidth : nil)
         return s
