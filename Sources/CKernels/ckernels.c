@@ -171,3 +171,38 @@ uint64_t dc_analyze_rgb(const uint8_t *rgb, size_t n, uint8_t *hue, uint8_t *sat
     for (int k = 0; k < 64; k++) histogram[k] = partial[0][k] + partial[1][k] + partial[2][k] + partial[3][k];
     return sum;
 }
+
+// Several activation rows against one weight matrix, each weight row read once for all of them
+// (batched decode). Per activation row the sums run exactly as in dc_gemv_bf16 (16 lanes, lanes
+// added in order, then the tail), so a row gets the same bits alone or in a batch.
+#define DC_GEMV_ROWS(NAME, WTYPE, LOAD)                                                                   \
+    DC_CLONES                                                                                             \
+    void NAME(const float *x, size_t m, size_t ldx, const WTYPE *w, size_t begin, size_t end, size_t cols, \
+              float *out, size_t ldo) {                                                                   \
+        const size_t vector_cols = cols & ~(size_t)15;                                                    \
+        for (size_t r0 = 0; r0 < m; r0 += 8) {                                                            \
+            const size_t rows = m - r0 < 8 ? m - r0 : 8;                                                  \
+            for (size_t j = begin; j < end; j++) {                                                        \
+                const WTYPE *row = w + j * cols;                                                          \
+                float acc[8][16] = {{0}};                                                                 \
+                for (size_t i = 0; i < vector_cols; i += 16) {                                            \
+                    float wv[16];                                                                         \
+                    for (int l = 0; l < 16; l++) wv[l] = LOAD(row[i + l]);                                \
+                    for (size_t r = 0; r < rows; r++) {                                                   \
+                        const float *xr = x + (r0 + r) * ldx + i;                                         \
+                        for (int l = 0; l < 16; l++) acc[r][l] += xr[l] * wv[l];                          \
+                    }                                                                                     \
+                }                                                                                         \
+                for (size_t r = 0; r < rows; r++) {                                                       \
+                    const float *xr = x + (r0 + r) * ldx;                                                 \
+                    float sum = 0;                                                                        \
+                    for (int l = 0; l < 16; l++) sum += acc[r][l];                                        \
+                    for (size_t i = vector_cols; i < cols; i++) sum += xr[i] * LOAD(row[i]);              \
+                    out[(r0 + r) * ldo + j] = sum;                                                        \
+                }                                                                                         \
+            }                                                                                             \
+        }                                                                                                 \
+    }
+#define DC_LOAD_F32(v) (v)
+DC_GEMV_ROWS(dc_gemv_bf16_rows, uint16_t, dc_bf16)
+DC_GEMV_ROWS(dc_gemv_f32_rows, float, DC_LOAD_F32)

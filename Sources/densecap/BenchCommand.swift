@@ -47,7 +47,7 @@ struct BenchLLM: AsyncParsableCommand {
         try await reportingErrors {
             let directory = try await modelOptions.languageModelDirectory(logger: logger)
             var model: Qwen2Model!
-            let loadTime = try measure { model = try Qwen2Model.load(directory: directory, logger: logger) }
+            let loadTime = try measure { model = try Qwen2Model.load(directory: directory, logger: logger, precision: modelOptions.precision.llm) }
             let c = model.config
             // Deterministic prompt ids spread over the vocabulary (content does not change the cost).
             let ids = (0..<promptTokens).map { ($0 * 7919 + 13) % min(model.vocabularyRows, 50_000) }
@@ -77,6 +77,7 @@ struct BenchLLM: AsyncParsableCommand {
             let prefillFlops = blockFlops + attentionFlops + headFlops
             try printJSON([
                 "model": directory, "threads": Numerics.threads, "blas": BLASRuntime.summary,
+                "precision": modelOptions.precision.llm.rawValue, "kernels": LowPrecisionKernels.summary,
                 "blas_core": BLASRuntime.libraryCoreName, "load_s": loadTime,
                 "prompt_tokens": promptTokens, "decode_tokens": decodeTokens,
                 "prefill_s": bestPrefill, "prefill_tok_s": L / bestPrefill,
@@ -198,6 +199,9 @@ struct BenchVision: AsyncParsableCommand {
     @Option(help: "Repetitions; the best is reported.")
     var repeats = 2
 
+    @Option(help: "Arithmetic of the blocks' matrix products: fp32, bf16 or int8.")
+    var precision: Precision = .fp32
+
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -209,7 +213,7 @@ struct BenchVision: AsyncParsableCommand {
             let folder = FileManager.default.fileExists(atPath: (nested as NSString).appendingPathComponent("config.json")) ? nested : directory
             var tower: SiglipVisionModel!
             let loadTime = try measure {
-                tower = try SiglipVisionModel.load(directory: folder, selectLayer: selectLayer)
+                tower = try SiglipVisionModel.load(directory: folder, selectLayer: selectLayer, precision: precision)
             }
             let c = tower.config
             let S = c.imageSize
@@ -222,7 +226,7 @@ struct BenchVision: AsyncParsableCommand {
             let flops = tower.forwardFLOPs
             logger.debug("tower: \(tower.runLayers) of \(c.layers) blocks, \(flops / 1e12) TFLOP per tile")
             try printJSON([
-                "model": folder, "threads": Numerics.threads, "blas": BLASRuntime.summary,
+                "model": folder, "threads": Numerics.threads, "blas": BLASRuntime.summary, "precision": precision.rawValue, "kernels": LowPrecisionKernels.summary,
                 "blas_core": BLASRuntime.libraryCoreName, "load_s": loadTime, "layers_run": tower.runLayers,
                 "hidden": c.hiddenSize, "tokens": c.gridSide * c.gridSide, "tile_s": best,
                 "tflop_per_tile": flops / 1e12, "tflops": flops / best / 1e12,
@@ -230,3 +234,5 @@ struct BenchVision: AsyncParsableCommand {
         }
     }
 }
+
+extension Precision: ExpressibleByArgument {}
