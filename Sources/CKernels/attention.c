@@ -5,6 +5,7 @@
 // Written with GCC vector types so each target_clones clone (AVX-512, AVX2+FMA, SSE2) gets the
 // register width of its CPU; Reference.attention (Double, by definition) is the naive twin.
 #include "ckernels.h"
+#include "dc_math.h"
 #include <math.h>
 #include <string.h>
 
@@ -20,28 +21,6 @@ typedef float dc_v16 __attribute__((vector_size(64)));
 #define DC_LOAD16(dst, p) memcpy(&(dst), (p), sizeof(dc_v16))
 #define DC_STORE16(p, v) memcpy((p), &(v), sizeof(dc_v16))
 #define DC_SPLAT16(x) ((dc_v16){(x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x)})
-
-// The same polynomial e^x as ckernels.c (about 1 ulp; exactly 0 below −87.3, so e^−∞ = 0).
-static inline float dc_att_exp(float input) {
-    float x = input < -87.3f ? -87.3f : input;
-    x = x > 88.3f ? 88.3f : x;
-    const float shifter = 12582912.0f;
-    float t = x * 1.44269504088896341f + shifter;
-    float n = t - shifter;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return input < -87.3f ? 0.0f : p * scale;
-}
 
 size_t dc_attention_padded_keys(size_t keys) { return (keys + DC_ATT_KEYS - 1) / DC_ATT_KEYS * DC_ATT_KEYS; }
 size_t dc_attention_padded_dim(size_t d) { return (d + 31) / 32 * 32; }
@@ -121,8 +100,8 @@ void dc_attention_block(const float *q, size_t ldq, size_t rows, const float *kt
                 continue;
             }
             const float next = block_peak > peak[i] ? block_peak : peak[i];
-            const float rescale = dc_att_exp(peak[i] - next);  // 0 on the first block (−∞)
-            for (int j = 0; j < KB; j++) p[i][j] = dc_att_exp(p[i][j] - next);
+            const float rescale = dc_exp(peak[i] - next);  // 0 on the first block (−∞)
+            for (int j = 0; j < KB; j++) p[i][j] = dc_exp(p[i][j] - next);
             for (int l = 0; l < 16; l++) lanes[l] = p[i][l] + p[i][l + 16];
             float sum = 0;
             for (int l = 0; l < 16; l++) sum += lanes[l];
