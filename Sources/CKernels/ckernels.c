@@ -150,31 +150,46 @@ uint64_t dc_analyze_rgb(const uint8_t *rgb, size_t n, uint8_t *hue, uint8_t *sat
 // Several activation rows against one weight matrix, each weight row read once for all of them
 // (batched decode). Per activation row the sums run exactly as in dc_gemv_bf16 (16 lanes, lanes
 // added in order, then the tail), so a row gets the same bits alone or in a batch.
+// One block of R activation rows (R a constant, so the R × 16 accumulators stay in registers).
+#define DC_GEMV_ROWS_BLOCK(R, WTYPE, LOAD)                                                                \
+    for (size_t j = begin; j < end; j++) {                                                                \
+        const WTYPE *row = w + j * cols;                                                                  \
+        float acc[R][16] = {{0}};                                                                         \
+        for (size_t i = 0; i < vector_cols; i += 16) {                                                    \
+            float wv[16];                                                                                 \
+            for (int l = 0; l < 16; l++) wv[l] = LOAD(row[i + l]);                                        \
+            for (int r = 0; r < (R); r++) {                                                               \
+                const float *xr = xb + r * ldx + i;                                                       \
+                for (int l = 0; l < 16; l++) acc[r][l] += xr[l] * wv[l];                                  \
+            }                                                                                             \
+        }                                                                                                 \
+        for (int r = 0; r < (R); r++) {                                                                   \
+            const float *xr = xb + r * ldx;                                                               \
+            float sum = 0;                                                                                \
+            for (int l = 0; l < 16; l++) sum += acc[r][l];                                                \
+            for (size_t i = vector_cols; i < cols; i++) sum += xr[i] * LOAD(row[i]);                      \
+            ob[r * ldo + j] = sum;                                                                        \
+        }                                                                                                 \
+    }
+
 #define DC_GEMV_ROWS(NAME, WTYPE, LOAD)                                                                   \
     DC_CLONES                                                                                             \
     void NAME(const float *x, size_t m, size_t ldx, const WTYPE *w, size_t begin, size_t end, size_t cols, \
               float *out, size_t ldo) {                                                                   \
         const size_t vector_cols = cols & ~(size_t)15;                                                    \
-        for (size_t r0 = 0; r0 < m; r0 += 8) {                                                            \
-            const size_t rows = m - r0 < 8 ? m - r0 : 8;                                                  \
-            for (size_t j = begin; j < end; j++) {                                                        \
-                const WTYPE *row = w + j * cols;                                                          \
-                float acc[8][16] = {{0}};                                                                 \
-                for (size_t i = 0; i < vector_cols; i += 16) {                                            \
-                    float wv[16];                                                                         \
-                    for (int l = 0; l < 16; l++) wv[l] = LOAD(row[i + l]);                                \
-                    for (size_t r = 0; r < rows; r++) {                                                   \
-                        const float *xr = x + (r0 + r) * ldx + i;                                         \
-                        for (int l = 0; l < 16; l++) acc[r][l] += xr[l] * wv[l];                          \
-                    }                                                                                     \
-                }                                                                                         \
-                for (size_t r = 0; r < rows; r++) {                                                       \
-                    const float *xr = x + (r0 + r) * ldx;                                                 \
-                    float sum = 0;                                                                        \
-                    for (int l = 0; l < 16; l++) sum += acc[r][l];                                        \
-                    for (size_t i = vector_cols; i < cols; i++) sum += xr[i] * LOAD(row[i]);              \
-                    out[(r0 + r) * ldo + j] = sum;                                                        \
-                }                                                                                         \
+        for (size_t r0 = 0; r0 < m;) {                                                                    \
+            const size_t left = m - r0;                                                                   \
+            const float *xb = x + r0 * ldx;                                                               \
+            float *ob = out + r0 * ldo;                                                                   \
+            if (left >= 4) {                                                                              \
+                DC_GEMV_ROWS_BLOCK(4, WTYPE, LOAD)                                                        \
+                r0 += 4;                                                                                  \
+            } else if (left >= 2) {                                                                       \
+                DC_GEMV_ROWS_BLOCK(2, WTYPE, LOAD)                                                        \
+                r0 += 2;                                                                                  \
+            } else {                                                                                      \
+                DC_GEMV_ROWS_BLOCK(1, WTYPE, LOAD)                                                        \
+                r0 += 1;                                                                                  \
             }                                                                                             \
         }                                                                                                 \
     }

@@ -39,6 +39,9 @@ struct BenchLLM: AsyncParsableCommand {
     @Option(help: "Repetitions; the best is reported.")
     var repeats = 1
 
+    @Option(help: "Also decode this many sequences together (Qwen2Model.forwardBatch, 64-token contexts) and report the total tok/s against one sequence (1: skip).")
+    var batch = 1
+
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -75,7 +78,32 @@ struct BenchLLM: AsyncParsableCommand {
             let attentionFlops = 2 * 2 * (L * L / 2) * Double(c.heads * c.headDim) * Double(c.layers)
             let headFlops = 2 * H * Double(model.vocabularyRows)
             let prefillFlops = blockFlops + attentionFlops + headFlops
-            try printJSON([
+            // Batched decode: `batch` sequences after 64-token prompts, against one sequence alike.
+            var batched: [String: Any] = [:]
+            if batch > 1 {
+                let context = 64
+                func decodeRate(_ b: Int) throws -> Double {
+                    var caches = try (0..<b).map { s -> KVCache in
+                        var cache = KVCache(config: c, capacity: context + decodeTokens)
+                        let prompt = (0..<context).map { ($0 * 7919 + 13 + s * 101) % min(model.vocabularyRows, 50_000) }
+                        _ = model.forward(try model.embed(prompt), cache: &cache)
+                        return cache
+                    }
+                    var next = (0..<b).map { 100 + $0 }
+                    let seconds = try measure {
+                        for _ in 0..<decodeTokens {
+                            let logits = model.forwardBatch(try model.embed(next), caches: &caches)
+                            let V = logits.shape[1]
+                            next = (0..<b).map { r in (0..<V).max { logits.scalars[r * V + $0] < logits.scalars[r * V + $1] }! }
+                        }
+                    }
+                    return Double(b * decodeTokens) / seconds
+                }
+                let one = try decodeRate(1), many = try decodeRate(batch)
+                batched = ["batch": batch, "batch_context_tokens": context, "batch1_decode_tok_s": one,
+                           "batch_decode_tok_s": many, "batch_speedup": many / one]
+            }
+            try printJSON(batched.merging([
                 "model": directory, "threads": Numerics.threads, "blas": BLASRuntime.summary,
                 "precision": modelOptions.precision.llm.rawValue, "kernels": LowPrecisionKernels.summary,
                 "blas_core": BLASRuntime.libraryCoreName, "load_s": loadTime,
@@ -83,7 +111,7 @@ struct BenchLLM: AsyncParsableCommand {
                 "prefill_s": bestPrefill, "prefill_tok_s": L / bestPrefill,
                 "prefill_gflops": prefillFlops / bestPrefill / 1e9,
                 "decode_s": bestDecode, "decode_tok_s": Double(decodeTokens) / bestDecode,
-            ])
+            ] as [String: Any]) { _, new in new })
         }
     }
 }
