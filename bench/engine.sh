@@ -154,6 +154,19 @@ setup() {
         LL[$key]=$value
     done < <("$REPO/bench/build_llamacpp.sh" "$MODEL")
     [[ -x "${LL[llama_bench]:-}" && -f "${LL[gguf]:-}" ]] || die "bench/build_llamacpp.sh did not report llama-bench and a GGUF"
+    # The same weights as F16 and Q8_0 GGUFs (llama.cpp's converter quantises Q8_0 itself: blocks of
+    # 32 with one fp16 scale), for the precision rows.
+    local outtype out
+    for outtype in f16 q8_0; do
+        out="${LL[gguf]%-f32.gguf}-$outtype.gguf"
+        if [[ ! -f "$out" || "${LL[gguf]}" -nt "$out" ]]; then
+            log "converting $MODEL to $outtype GGUF ($out)"
+            "$PY" "$REPO/bench/convert_gguf.py" "${LL[llamacpp_src]}" "$MODEL" --outtype "$outtype" --outfile "$out.part" \
+                >"$LOGDIR/$TAG-convert-$outtype.log" 2>&1 || die "GGUF $outtype conversion failed; see $LOGDIR/$TAG-convert-$outtype.log"
+            mv "$out.part" "$out"
+        fi
+        LL[gguf_$outtype]=$out
+    done
 
     DENSECAP_ORIGIN="not run"
     if ((!PEERS_ONLY)); then
@@ -255,11 +268,21 @@ run_all() {
         run_json densecap_gemm "$DENSECAP" bench gemm --threads "$THREADS"
         run_json densecap_llm "$DENSECAP" bench llm --model "$MODEL" --prompt-tokens "$PROMPT" \
             --decode-tokens "$DECODE" --threads "$THREADS" --repeats "$REPEAT"
+        local precision
+        for precision in bf16 int8; do
+            run_json "densecap_llm_$precision" "$DENSECAP" bench llm --model "$MODEL" --prompt-tokens "$PROMPT" \
+                --decode-tokens "$DECODE" --threads "$THREADS" --repeats "$REPEAT" --precision "$precision"
+        done
     fi
     run_json torch env OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" "$PY" "$REPO/bench/llm_torch.py" \
         "$MODEL" --prompt-tokens "$PROMPT" --decode-tokens "$DECODE" --threads "$THREADS" --repeats "$REPEAT"
     run_json llamacpp "${LL[llama_bench]}" -m "${LL[gguf]}" -p "$PROMPT" -n "$DECODE" -t "$THREADS" \
         -r "$REPEAT" -o json
+    local outtype
+    for outtype in f16 q8_0; do
+        run_json "llamacpp_$outtype" "${LL[llama_bench]}" -m "${LL[gguf_$outtype]}" -p "$PROMPT" -n "$DECODE" -t "$THREADS" \
+            -r "$REPEAT" -o json
+    done
     if ((TG_DEPTH > 0)); then
         run_json llamacpp_depth "${LL[llama_bench]}" -m "${LL[gguf]}" -p 0 -n "$DECODE" -d "$TG_DEPTH" \
             -t "$THREADS" -r "$REPEAT" -o json
@@ -316,6 +339,42 @@ FLOPS=$(J torch .prefill_flops)
 TORCH_PP=$(J torch .prefill_tok_s)
 TORCH_TG=$(J torch .decode_tok_s)
 LL_PP_GFLOPS=$(calc %.6f "$FLOPS * $LL_PP / $PROMPT / 1e9")
+
+# Reduced precision (engine-speed issue): densecap --precision bf16 / int8 against llama.cpp F16 and
+# Q8_0 GGUFs of the same weights, all from this run.
+precision_report() {
+    local key pp tg q8_pp q8_tg i8_pp i8_tg
+    echo
+    echo "#### Per precision (densecap \`--precision\`, llama.cpp GGUF types of the same weights)"
+    echo
+    grep '^low precision' "$RUNDIR/densecap-doctor.txt" | sed 's/^/- doctor: /'
+    echo
+    echo "| engine | prefill tok/s (pp$PROMPT) | decode tok/s (tg$DECODE) | peak RSS MiB |"
+    echo "|---|---:|---:|---:|"
+    for key in densecap_llm densecap_llm_bf16 densecap_llm_int8; do
+        echo "| densecap $(J "$key" '.precision // "fp32"') | $(calc %.1f "$(J "$key" .prefill_tok_s)") | $(calc %.2f "$(J "$key" .decode_tok_s)") | $((RSS[$key] / 1024)) |"
+    done
+    for key in llamacpp llamacpp_f16 llamacpp_q8_0; do
+        pp=$(llama_row "$key" "$PROMPT" 0 '.samples_ts | max')
+        tg=$(llama_row "$key" 0 "$DECODE" '.samples_ts | max')
+        echo "| llama.cpp $(J "$key" '.[0].model_type') | $(calc %.1f "$pp") | $(calc %.2f "$tg") | $((RSS[$key] / 1024)) |"
+    done
+    q8_pp=$(llama_row llamacpp_q8_0 "$PROMPT" 0 '.samples_ts | max')
+    q8_tg=$(llama_row llamacpp_q8_0 0 "$DECODE" '.samples_ts | max')
+    i8_pp=$(J densecap_llm_int8 .prefill_tok_s)
+    i8_tg=$(J densecap_llm_int8 .decode_tok_s)
+    echo
+    echo "| target | measured | result |"
+    echo "|---|---:|---|"
+    target "densecap int8 decode ≥ 1.0× llama.cpp Q8_0 tg$DECODE" "$(calc %.6f "$i8_tg / $q8_tg")" 1.0 '%.2f×'
+    target "densecap int8 prefill ≥ 1.0× llama.cpp Q8_0 pp$PROMPT" "$(calc %.6f "$i8_pp / $q8_pp")" 1.0 '%.2f×'
+}
+
+target() { # target TEXT VALUE LIMIT FORMAT
+    local result=FAIL
+    awk -v v="$2" -v l="$3" 'BEGIN { exit !(v >= l) }' && result=PASS
+    echo "| $1 | $(calc "$4" "$2") | $result |"
+}
 
 report() {
     local peak="" dc_pp dc_tg dc_gf
@@ -381,11 +440,6 @@ report() {
     echo
     echo "| target | measured | result |"
     echo "|---|---:|---|"
-    target() { # target TEXT VALUE LIMIT FORMAT
-        local result=FAIL
-        awk -v v="$2" -v l="$3" 'BEGIN { exit !(v >= l) }' && result=PASS
-        echo "| $1 | $(calc "$4" "$2") | $result |"
-    }
     if ((PEERS_ONLY)); then
         echo "| densecap prefill ≥ 1.0× PyTorch fp32 | – | not run (peers only) |"
         echo "| densecap prefill ≥ 70 % of sgemm peak | – | not run (peers only) |"
@@ -397,6 +451,7 @@ report() {
         echo
         echo "Other ratios: densecap prefill $(calc %.2f "$dc_pp / $LL_PP")× llama.cpp; densecap decode $(calc %.2f "$dc_tg / $TORCH_TG")× PyTorch."
     fi
+    ((PEERS_ONLY)) || precision_report
     echo
     echo "Commands (each engine's JSON and stderr: \`$RUNDIR\`):"
     echo

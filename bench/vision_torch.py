@@ -50,6 +50,8 @@ def main():
     ap.add_argument("--layers", type=int, default=0,
                     help="encoder layers to run (default: all but the last, as NVILA's select_layer -2)")
     ap.add_argument("--attn", choices=("sdpa", "eager"), default="sdpa")
+    ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                    help="weights, activations and arithmetic (bfloat16: how the reference runs NVILA)")
     ap.add_argument("--verify", action="store_true", help="compare once with the full model's hidden_states[-2]")
     args = ap.parse_args()
     if not os.path.isfile(os.path.join(args.model, "config.json")):
@@ -61,20 +63,21 @@ def main():
     from transformers import SiglipVisionModel
 
     torch.set_num_threads(threads)
-    log(f"loading {args.model} as float32 (torch {torch.__version__}, transformers {transformers.__version__}, "
+    dtype = getattr(torch, args.dtype)
+    log(f"loading {args.model} as {args.dtype} (torch {torch.__version__}, transformers {transformers.__version__}, "
         f"{threads} threads, attention {args.attn})")
     start = time.perf_counter()
-    model = SiglipVisionModel.from_pretrained(args.model, torch_dtype=torch.float32, attn_implementation=args.attn)
+    model = SiglipVisionModel.from_pretrained(args.model, torch_dtype=dtype, attn_implementation=args.attn)
     model.eval()
     load_s = time.perf_counter() - start
     cfg = model.config
-    assert all(p.dtype == torch.float32 for p in model.parameters()), "weights are not float32"
+    assert all(p.dtype == dtype for p in model.parameters()), f"weights are not {args.dtype}"
     all_layers = cfg.num_hidden_layers
     layers = args.layers or all_layers - 1
     vm = model.vision_model
 
     torch.manual_seed(0)
-    pixels = torch.rand(1, cfg.num_channels, cfg.image_size, cfg.image_size) * 2 - 1
+    pixels = (torch.rand(1, cfg.num_channels, cfg.image_size, cfg.image_size) * 2 - 1).to(dtype)
 
     def forward():
         # embeddings (patch conv + position), then `layers` pre-LN encoder layers; no post-LayerNorm

@@ -4,6 +4,7 @@
 // lane by lane (16 independent accumulators) so the compiler vectorises them without reordering
 // any sum; each clone computes the same products, rounding may differ by FMA contraction only.
 #include "ckernels.h"
+#include "dc_math.h"
 #include <math.h>
 #include <string.h>
 
@@ -39,32 +40,6 @@ void dc_gemv_bf16(const float *x, const uint16_t *w, size_t begin, size_t end, s
 DC_CLONES
 void dc_widen_bf16(const uint16_t *in, float *out, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = dc_bf16(in[i]);
-}
-
-// e^x for the activations and softmax: Cody–Waite range reduction x = n·ln2 + r, |r| ≤ ln2/2,
-// then Cephes' degree-6 polynomial (about 1 ulp), scaled by 2^n built in the exponent bits.
-// Branch-free, so the loops below vectorise (libm's expf is a call per element).
-// Below −87.3 the result is 0 (e^x is under 2^−126 there, and e^−∞ must be exactly 0 for masked
-// softmax entries); above 88.3 it is clamped, which would overflow.
-static inline float dc_exp(float input) {
-    float x = input < -87.3f ? -87.3f : input;
-    x = x > 88.3f ? 88.3f : x;
-    const float shifter = 12582912.0f;  // 1.5 · 2^23: adding it rounds to an integer
-    float t = x * 1.44269504088896341f + shifter;
-    float n = t - shifter;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return input < -87.3f ? 0.0f : p * scale;
 }
 
 float dc_exp_scalar(float x) { return dc_exp(x); }
@@ -171,3 +146,53 @@ uint64_t dc_analyze_rgb(const uint8_t *rgb, size_t n, uint8_t *hue, uint8_t *sat
     for (int k = 0; k < 64; k++) histogram[k] = partial[0][k] + partial[1][k] + partial[2][k] + partial[3][k];
     return sum;
 }
+
+// Several activation rows against one weight matrix, each weight row read once for all of them
+// (batched decode). Per activation row the sums run exactly as in dc_gemv_bf16 (16 lanes, lanes
+// added in order, then the tail), so a row gets the same bits alone or in a batch.
+// One block of R activation rows (R a constant, so the R × 16 accumulators stay in registers).
+#define DC_GEMV_ROWS_BLOCK(R, WTYPE, LOAD)                                                                \
+    for (size_t j = begin; j < end; j++) {                                                                \
+        const WTYPE *row = w + j * cols;                                                                  \
+        float acc[R][16] = {{0}};                                                                         \
+        for (size_t i = 0; i < vector_cols; i += 16) {                                                    \
+            float wv[16];                                                                                 \
+            for (int l = 0; l < 16; l++) wv[l] = LOAD(row[i + l]);                                        \
+            for (int r = 0; r < (R); r++) {                                                               \
+                const float *xr = xb + r * ldx + i;                                                       \
+                for (int l = 0; l < 16; l++) acc[r][l] += xr[l] * wv[l];                                  \
+            }                                                                                             \
+        }                                                                                                 \
+        for (int r = 0; r < (R); r++) {                                                                   \
+            const float *xr = xb + r * ldx;                                                               \
+            float sum = 0;                                                                                \
+            for (int l = 0; l < 16; l++) sum += acc[r][l];                                                \
+            for (size_t i = vector_cols; i < cols; i++) sum += xr[i] * LOAD(row[i]);                      \
+            ob[r * ldo + j] = sum;                                                                        \
+        }                                                                                                 \
+    }
+
+#define DC_GEMV_ROWS(NAME, WTYPE, LOAD)                                                                   \
+    DC_CLONES                                                                                             \
+    void NAME(const float *x, size_t m, size_t ldx, const WTYPE *w, size_t begin, size_t end, size_t cols, \
+              float *out, size_t ldo) {                                                                   \
+        const size_t vector_cols = cols & ~(size_t)15;                                                    \
+        for (size_t r0 = 0; r0 < m;) {                                                                    \
+            const size_t left = m - r0;                                                                   \
+            const float *xb = x + r0 * ldx;                                                               \
+            float *ob = out + r0 * ldo;                                                                   \
+            if (left >= 4) {                                                                              \
+                DC_GEMV_ROWS_BLOCK(4, WTYPE, LOAD)                                                        \
+                r0 += 4;                                                                                  \
+            } else if (left >= 2) {                                                                       \
+                DC_GEMV_ROWS_BLOCK(2, WTYPE, LOAD)                                                        \
+                r0 += 2;                                                                                  \
+            } else {                                                                                      \
+                DC_GEMV_ROWS_BLOCK(1, WTYPE, LOAD)                                                        \
+                r0 += 1;                                                                                  \
+            }                                                                                             \
+        }                                                                                                 \
+    }
+#define DC_LOAD_F32(v) (v)
+DC_GEMV_ROWS(dc_gemv_bf16_rows, uint16_t, dc_bf16)
+DC_GEMV_ROWS(dc_gemv_f32_rows, float, DC_LOAD_F32)

@@ -1,3 +1,9 @@
+import CKernels
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Scaled dot-product attention with grouped key/value heads, on raw key/value buffers so a KV
 /// cache can be attended without copying.
 ///
@@ -20,6 +26,59 @@ public func attention(
     if L == 1 {
         return singleQueryAttention(q: q, keys: keys, values: values, keyCount: keyCount, heads: heads, kvHeads: kvHeads, headDim: d)
     }
+    if useGEMMAttention || d > Int(DC_ATT_MAX_DIM) {
+        return gemmAttention(q: q, keys: keys, values: values, keyCount: keyCount, heads: heads, kvHeads: kvHeads, headDim: d, causal: causal)
+    }
+    var out = Tensor(uninitialized: [L, heads * d])
+    // Each key/value head packed once (K transposed, V padded; `dc_attention_pack`), then fused
+    // blocks of DC_ATT_ROWS queries per head: no scores matrix, no zeroed output.
+    let (tp, dp) = (dc_attention_padded_keys(keyCount), dc_attention_padded_dim(d))
+    let packedSize = d * tp + tp * dp
+    var packed = [Float](unsafeUninitializedCapacity: kvHeads * packedSize) { _, n in n = kvHeads * packedSize }
+    let rowBlock = Int(DC_ATT_ROWS)
+    let blocks = (L + rowBlock - 1) / rowBlock
+    q.scalars.withUnsafeBufferPointer { qp in
+        out.scalars.withUnsafeMutableBufferPointer { op in
+            packed.withUnsafeMutableBufferPointer { pp in
+                let shared = UncheckedSendable((qp.baseAddress!, op.baseAddress!, pp.baseAddress!, keys, values))
+                Numerics.parallelFor(kvHeads, costPerItem: 2 * keyCount * d) { range in
+                    let (_, _, pp, keys, values) = shared.value
+                    for g in range {
+                        let base = pp + g * packedSize
+                        dc_attention_pack(keys + g * d, values + g * d, kvHeads * d, keyCount, d, base, base + d * tp)
+                    }
+                }
+                Numerics.parallelFor(heads * blocks, costPerItem: 4 * rowBlock * keyCount * d) { range in
+                    let (qp, op, pp, _, _) = shared.value
+                    for item in range {
+                        let (h, b) = (item / blocks, item % blocks)
+                        let row = b * rowBlock
+                        let base = pp + (h / group) * packedSize
+                        dc_attention_block(qp + row * heads * d + h * d, heads * d, min(rowBlock, L - row), base, base + d * tp,
+                                           keyCount, d, offset + row + 1, causal ? 1 : 0, scale,
+                                           op + row * heads * d + h * d, heads * d)
+                    }
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// `DENSECAP_ATTENTION=gemm` selects the previous attention (two OpenBLAS GEMMs per head around a
+/// softmax pass over a `[L, keys]` scores matrix), kept to benchmark the fused kernel against it
+/// and for head dimensions above `DC_ATT_MAX_DIM`.
+let useGEMMAttention: Bool = getenv("DENSECAP_ATTENTION").map { String(cString: $0) == "gemm" } ?? false
+
+/// Attention per head as GEMM, softmax, GEMM (the path before the fused kernel).
+func gemmAttention(
+    q: Tensor, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyCount: Int, heads: Int, kvHeads: Int, headDim d: Int,
+    causal: Bool
+) -> Tensor {
+    let L = q.shape[0]
+    let group = heads / kvHeads
+    let offset = keyCount - L
+    let scale = 1 / Float(d).squareRoot()
     var out = Tensor(uninitialized: [L, heads * d])
     var scores = [Float](unsafeUninitializedCapacity: L * keyCount) { _, n in n = L * keyCount }  // written by the GEMM
     q.scalars.withUnsafeBufferPointer { qp in

@@ -17,6 +17,49 @@ public enum Reference {
         return out
     }
 
+    /// bf16 products by definition: x and W rounded to bf16 (nearest even), summed in Double.
+    /// - Parameters: x `[m, k]`, weight `[n, k]`. - Returns: `[m, n]`
+    public static func linearBFloat16(_ x: Tensor, weight: Tensor) -> Tensor {
+        linear(roundedToBFloat16(x), weight: roundedToBFloat16(weight), bias: nil)
+    }
+
+    /// `x` rounded to bf16 and back (round to nearest, ties to even).
+    public static func roundedToBFloat16(_ x: Tensor) -> Tensor {
+        Tensor(shape: x.shape, scalars: x.scalars.map { v in
+            let bits = v.bitPattern
+            let rounded = (UInt64(bits) + 0x7FFF + UInt64((bits >> 16) & 1)) >> 16
+            return Float(bitPattern: UInt32(truncatingIfNeeded: rounded) << 16)
+        })
+    }
+
+    /// Symmetric int8 quantisation of each row: scale = max|row| / 127, q = round-half-even(v / scale).
+    public static func quantizeRows(_ x: Tensor) -> (q: [[Int]], scales: [Double]) {
+        let k = x.shape.last!
+        var qs: [[Int]] = [], scales: [Double] = []
+        for r in 0..<(x.count / k) {
+            let row = x.scalars[r * k..<(r + 1) * k]
+            let peak = row.map { abs($0) }.max() ?? 0
+            let inv: Float = peak > 0 ? 127 / peak : 0  // in Float32, as the kernel forms it
+            qs.append(row.map { Int(($0 * inv).rounded(.toNearestOrEven)) })
+            scales.append(Double(peak / 127))
+        }
+        return (qs, scales)
+    }
+
+    /// The int8 scheme by definition: both operands quantised per row, integer sums, scaled.
+    /// - Parameters: x `[m, k]`, weight `[n, k]` (Float32; quantised here). - Returns: `[m, n]`
+    public static func linearInt8(_ x: Tensor, weight: Tensor) -> Tensor {
+        let (a, sa) = quantizeRows(x), (w, sw) = quantizeRows(weight)
+        var out = Tensor(zeros: [a.count, w.count])
+        for i in a.indices {
+            for j in w.indices {
+                let dot = zip(a[i], w[j]).reduce(0) { $0 + $1.0 * $1.1 }
+                out.scalars[i * w.count + j] = Float(Double(dot) * sa[i] * sw[j])
+            }
+        }
+        return out
+    }
+
     public static func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float) -> Tensor {
         rows(x) { row in
             let ms = row.reduce(0) { $0 + $1 * $1 } / Double(row.count)

@@ -9,8 +9,12 @@ import Synchronization
 public struct WeightMatrix: Sendable {
     public enum Storage: Sendable {
         case float32([Float])
-        /// Raw bfloat16 bit patterns (the upper half of a Float32).
+        /// Raw bfloat16 bit patterns (the upper half of a Float32); products in fp32.
         case bfloat16([UInt16])
+        /// bf16 packed for native bf16 dot products (`Precision.bf16`).
+        case bfloat16Dot(PackedBFloat16)
+        /// int8 quantised per row (`Precision.int8`).
+        case int8(QuantizedInt8)
     }
 
     public let rows: Int
@@ -22,6 +26,8 @@ public struct WeightMatrix: Sendable {
         switch storage {
         case .float32(let v): count = v.count
         case .bfloat16(let v): count = v.count
+        case .bfloat16Dot(let p): count = p.packed.count == dc_packed_size(rows, cols, 2) ? rows * cols : -1
+        case .int8(let q): count = q.packed.count == dc_packed_size(rows, cols, 4) && q.scales.count == rows ? rows * cols : -1
         }
         precondition(rows * cols == count, "WeightMatrix \(rows)×\(cols) needs \(rows * cols) values, got \(count)")
         self.rows = rows
@@ -36,11 +42,22 @@ public struct WeightMatrix: Sendable {
 
     public var shape: [Int] { [rows, cols] }
 
-    /// The matrix as a Float32 tensor (a copy for bf16).
+    /// The matrix as a Float32 tensor (a copy for bf16; dequantised for int8).
     public var tensor: Tensor {
         switch storage {
         case .float32(let v): return Tensor(shape: shape, scalars: v)
         case .bfloat16(let v): return Tensor(shape: shape, scalars: widenBFloat16(v))
+        case .bfloat16Dot, .int8: return Tensor(shape: shape, scalars: rowValues(0..<rows))
+        }
+    }
+
+    /// Bytes the weights take in memory.
+    public var byteCount: Int {
+        switch storage {
+        case .float32(let v): return v.count * 4
+        case .bfloat16(let v): return v.count * 2
+        case .bfloat16Dot(let p): return p.packed.count * 2
+        case .int8(let q): return q.packed.count + rows * 8
         }
     }
 }
@@ -59,20 +76,25 @@ public func widenBFloat16(_ bits: [UInt16]) -> [Float] {
     }
 }
 
-/// Rows up to which `linear` uses the streaming bf16 kernel instead of widening + GEMM: the
-/// decode step has one row; a GEMM only pays once the widened weights are reused by many rows.
-public let streamingRowLimit = 4
+/// Rows up to which `linear` streams the weights once for all rows (`dc_gemv_*_rows`) instead of
+/// a GEMM: the decode step has one row per sequence, a batched decode a few; a GEMM only pays once
+/// the (widened) weights are reused by many rows.
+public let streamingRowLimit = 8
 
 /// `y = x · Wᵀ + b` with `W` in its stored precision.
 /// - Parameters: x `[…, cols]`, bias `[rows]`. - Returns: `[…, rows]`
 public func linear(_ x: Tensor, weight: WeightMatrix, bias: Tensor? = nil) -> Tensor {
+    let k = weight.cols
+    let m = x.count / max(k, 1)
     switch weight.storage {
-    case .float32(let values):
+    case .float32(let values) where m > streamingRowLimit || m == 0:
         return linear(x, weight: Tensor(shape: weight.shape, scalars: values), bias: bias)
+    case .float32(let values):
+        return rowwiseLinear(x, weight: weight, bias: bias) { xp, m, op in
+            values.withUnsafeBufferPointer { wp in streamRows(x: xp, m: m, weights: wp.baseAddress!, rows: weight.rows, cols: k, out: op) }
+        }
     case .bfloat16(let bits):
-        let k = weight.cols
         precondition(x.shape.last == k, "linear: x \(x.shape) vs weight \(weight.shape)")
-        let m = x.count / max(k, 1)
         var out = Tensor(uninitialized: Array(x.shape.dropLast()) + [weight.rows])
         if m > streamingRowLimit {
             x.scalars.withUnsafeBufferPointer { xp in
@@ -88,16 +110,38 @@ public func linear(_ x: Tensor, weight: WeightMatrix, bias: Tensor? = nil) -> Te
         x.scalars.withUnsafeBufferPointer { xp in
             bits.withUnsafeBufferPointer { wp in
                 out.scalars.withUnsafeMutableBufferPointer { op in
-                    for r in 0..<m {
-                        gemvBFloat16(x: xp.baseAddress! + r * k, weights: wp.baseAddress!, rows: weight.rows, cols: k,
-                                     out: op.baseAddress! + r * weight.rows)
+                    if m == 1 {
+                        gemvBFloat16(x: xp.baseAddress!, weights: wp.baseAddress!, rows: weight.rows, cols: k, out: op.baseAddress!)
+                    } else if m > 1 {
+                        streamRows(x: xp.baseAddress!, m: m, weights: wp.baseAddress!, rows: weight.rows, cols: k, out: op.baseAddress!)
                     }
                 }
             }
         }
         if let bias { addRowVector(&out, bias) }
         return out
+    case .bfloat16Dot(let packed):
+        return rowwiseLinear(x, weight: weight, bias: bias) { xp, m, op in linearBFloat16Dot(xp, m: m, weight: weight, packed: packed, out: op) }
+    case .int8(let q):
+        return rowwiseLinear(x, weight: weight, bias: bias) { xp, m, op in linearInt8(xp, m: m, weight: weight, quantized: q, out: op) }
     }
+}
+
+/// Shapes, output and bias around a kernel `body(x, m, out)` that writes all `m` rows.
+private func rowwiseLinear(
+    _ x: Tensor, weight: WeightMatrix, bias: Tensor?, _ body: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void
+) -> Tensor {
+    let k = weight.cols
+    precondition(x.shape.last == k, "linear: x \(x.shape) vs weight \(weight.shape)")
+    let m = x.count / max(k, 1)
+    var out = Tensor(uninitialized: Array(x.shape.dropLast()) + [weight.rows])
+    if m > 0 {
+        x.scalars.withUnsafeBufferPointer { xp in
+            out.scalars.withUnsafeMutableBufferPointer { op in body(xp.baseAddress!, m, op.baseAddress!) }
+        }
+    }
+    if let bias { addRowVector(&out, bias) }
+    return out
 }
 
 /// Weight rows widened per GEMM call: a tile small enough to stay in cache while OpenBLAS
@@ -142,6 +186,26 @@ public func gemvBFloat16(x: UnsafePointer<Float>, weights: UnsafePointer<UInt16>
     }
 }
 
+/// `out [m, rows] = x [m, cols] · Wᵀ` for a few rows, each weight row read once for all of them,
+/// weight rows split over the threads. Per row the same sums as `gemvBFloat16` (bit for bit), so
+/// a sequence decodes identically alone or in a batch.
+func streamRows(x: UnsafePointer<Float>, m: Int, weights: UnsafePointer<UInt16>, rows: Int, cols: Int, out: UnsafeMutablePointer<Float>) {
+    let shared = UncheckedSendable((x, weights, out))
+    Numerics.parallelFor(rows, costPerItem: m * cols) { range in
+        let (x, weights, out) = shared.value
+        dc_gemv_bf16_rows(x, m, cols, weights, range.lowerBound, range.upperBound, cols, out, rows)
+    }
+}
+
+/// `streamRows` for Float32 weights.
+func streamRows(x: UnsafePointer<Float>, m: Int, weights: UnsafePointer<Float>, rows: Int, cols: Int, out: UnsafeMutablePointer<Float>) {
+    let shared = UncheckedSendable((x, weights, out))
+    Numerics.parallelFor(rows, costPerItem: m * cols) { range in
+        let (x, weights, out) = shared.value
+        dc_gemv_f32_rows(x, m, cols, weights, range.lowerBound, range.upperBound, cols, out, rows)
+    }
+}
+
 /// Rows `ids` of `table` `[rows, cols]` as Float32 → `[ids.count, cols]` (embedding lookup).
 /// - Precondition: every id is a valid row (callers check user-supplied ids first).
 public func gatherRows(_ table: WeightMatrix, _ ids: [Int]) -> Tensor {
@@ -156,5 +220,10 @@ public func gatherRows(_ table: WeightMatrix, _ ids: [Int]) -> Tensor {
             for i in 0..<h { out.scalars[r * h + i] = Float(bitPattern: UInt32(bits[id * h + i]) << 16) }
         }
         return out
+    case .bfloat16Dot, .int8:
+        return Tensor(shape: [ids.count, table.cols], scalars: ids.flatMap { id in
+            precondition(id >= 0 && id < table.rows, "gatherRows: id \(id) outside \(table.rows) rows")
+            return table.rowValues(id..<id + 1)
+        })
     }
 }

@@ -29,7 +29,8 @@ private func answer(
     // The input first: a bad file should not wait for a multi-gigabyte model to load.
     let items = try media()
     let loadStart = Date()
-    let model = try NVILAModel.load(directory: directory, logger: logger)
+    let model = try NVILAModel.load(directory: directory, logger: logger, precision: modelOptions.precision,
+                                    allowExtraTensors: modelOptions.allowExtraTensors)
     logger.info("loaded \(directory) in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s; \(BLASRuntime.summary)")
     let start = Date()
     var firstTokenAt: Date?

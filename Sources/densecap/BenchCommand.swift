@@ -39,6 +39,9 @@ struct BenchLLM: AsyncParsableCommand {
     @Option(help: "Repetitions; the best is reported.")
     var repeats = 1
 
+    @Option(help: "Also decode this many sequences together (Qwen2Model.forwardBatch, 64-token contexts) and report the total tok/s against one sequence (1: skip).")
+    var batch = 1
+
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -47,7 +50,7 @@ struct BenchLLM: AsyncParsableCommand {
         try await reportingErrors {
             let directory = try await modelOptions.languageModelDirectory(logger: logger)
             var model: Qwen2Model!
-            let loadTime = try measure { model = try Qwen2Model.load(directory: directory, logger: logger) }
+            let loadTime = try measure { model = try Qwen2Model.load(directory: directory, logger: logger, precision: modelOptions.precision.llm) }
             let c = model.config
             // Deterministic prompt ids spread over the vocabulary (content does not change the cost).
             let ids = (0..<promptTokens).map { ($0 * 7919 + 13) % min(model.vocabularyRows, 50_000) }
@@ -75,14 +78,40 @@ struct BenchLLM: AsyncParsableCommand {
             let attentionFlops = 2 * 2 * (L * L / 2) * Double(c.heads * c.headDim) * Double(c.layers)
             let headFlops = 2 * H * Double(model.vocabularyRows)
             let prefillFlops = blockFlops + attentionFlops + headFlops
-            try printJSON([
+            // Batched decode: `batch` sequences after 64-token prompts, against one sequence alike.
+            var batched: [String: Any] = [:]
+            if batch > 1 {
+                let context = 64
+                func decodeRate(_ b: Int) throws -> Double {
+                    var caches = try (0..<b).map { s -> KVCache in
+                        var cache = KVCache(config: c, capacity: context + decodeTokens)
+                        let prompt = (0..<context).map { ($0 * 7919 + 13 + s * 101) % min(model.vocabularyRows, 50_000) }
+                        _ = model.forward(try model.embed(prompt), cache: &cache)
+                        return cache
+                    }
+                    var next = (0..<b).map { 100 + $0 }
+                    let seconds = try measure {
+                        for _ in 0..<decodeTokens {
+                            let logits = model.forwardBatch(try model.embed(next), caches: &caches)
+                            let V = logits.shape[1]
+                            next = (0..<b).map { r in (0..<V).max { logits.scalars[r * V + $0] < logits.scalars[r * V + $1] }! }
+                        }
+                    }
+                    return Double(b * decodeTokens) / seconds
+                }
+                let one = try decodeRate(1), many = try decodeRate(batch)
+                batched = ["batch": batch, "batch_context_tokens": context, "batch1_decode_tok_s": one,
+                           "batch_decode_tok_s": many, "batch_speedup": many / one]
+            }
+            try printJSON(batched.merging([
                 "model": directory, "threads": Numerics.threads, "blas": BLASRuntime.summary,
+                "precision": modelOptions.precision.llm.rawValue, "kernels": LowPrecisionKernels.summary,
                 "blas_core": BLASRuntime.libraryCoreName, "load_s": loadTime,
                 "prompt_tokens": promptTokens, "decode_tokens": decodeTokens,
                 "prefill_s": bestPrefill, "prefill_tok_s": L / bestPrefill,
                 "prefill_gflops": prefillFlops / bestPrefill / 1e9,
                 "decode_s": bestDecode, "decode_tok_s": Double(decodeTokens) / bestDecode,
-            ])
+            ] as [String: Any]) { _, new in new })
         }
     }
 }
@@ -198,6 +227,9 @@ struct BenchVision: AsyncParsableCommand {
     @Option(help: "Repetitions; the best is reported.")
     var repeats = 2
 
+    @Option(help: "Arithmetic of the blocks' matrix products: fp32, bf16 or int8.")
+    var precision: Precision = .fp32
+
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -209,7 +241,7 @@ struct BenchVision: AsyncParsableCommand {
             let folder = FileManager.default.fileExists(atPath: (nested as NSString).appendingPathComponent("config.json")) ? nested : directory
             var tower: SiglipVisionModel!
             let loadTime = try measure {
-                tower = try SiglipVisionModel.load(directory: folder, selectLayer: selectLayer)
+                tower = try SiglipVisionModel.load(directory: folder, selectLayer: selectLayer, precision: precision)
             }
             let c = tower.config
             let S = c.imageSize
@@ -222,7 +254,7 @@ struct BenchVision: AsyncParsableCommand {
             let flops = tower.forwardFLOPs
             logger.debug("tower: \(tower.runLayers) of \(c.layers) blocks, \(flops / 1e12) TFLOP per tile")
             try printJSON([
-                "model": folder, "threads": Numerics.threads, "blas": BLASRuntime.summary,
+                "model": folder, "threads": Numerics.threads, "blas": BLASRuntime.summary, "precision": precision.rawValue, "kernels": LowPrecisionKernels.summary,
                 "blas_core": BLASRuntime.libraryCoreName, "load_s": loadTime, "layers_run": tower.runLayers,
                 "hidden": c.hiddenSize, "tokens": c.gridSide * c.gridSide, "tile_s": best,
                 "tflop_per_tile": flops / 1e12, "tflops": flops / best / 1e12,
@@ -230,3 +262,5 @@ struct BenchVision: AsyncParsableCommand {
         }
     }
 }
+
+extension Precision: ExpressibleByArgument {}

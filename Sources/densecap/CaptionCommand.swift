@@ -155,7 +155,8 @@ struct Caption: AsyncParsableCommand {
         let job = try await reportingErrors { () async throws -> CaptionJob in
             let directory = try await modelOptions.checkpointDirectory(logger: logger)
             let start = Date()
-            let model = try NVILAModel.load(directory: directory, logger: logger)
+            let model = try NVILAModel.load(directory: directory, logger: logger, precision: modelOptions.precision,
+                                            allowExtraTensors: modelOptions.allowExtraTensors)
             logger.info("loaded \(directory) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; \(BLASRuntime.summary)")
             return try CaptionJob(model: model, modelName: modelOptions.model, modelDirectory: directory, settings: settings, logger: logger)
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DenseCore
 import Engine
 import VideoIO
 
@@ -14,7 +15,7 @@ struct Doctor: ParsableCommand {
 
     func run() throws {
         let flags = BLASRuntime.cpuFlags()
-        let simd = ["avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_bf16", "amx_tile"]
+        let simd = ["avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_tile"]
             .map { "\($0)=\(flags.contains($0) ? "yes" : "no")" }.joined(separator: " ")
         let rows: [(String, String)] = [
             ("blas kernels", BLASRuntime.libraryCoreName),
@@ -22,6 +23,8 @@ struct Doctor: ParsableCommand {
             ("blas threads", "\(BLASRuntime.threads)"),
             ("blas build", BLASRuntime.configuration),
             ("cpu features", simd),
+            ("low precision", LowPrecisionKernels.summary),
+            ("precision auto", PrecisionSettings.auto().description),
             ("ffmpeg", FFmpegLibraries.versions),
             ("decoders", FFmpegLibraries.decoderAvailability(["h264", "hevc", "vp9", "av1", "mpeg4", "mjpeg"])),
         ]

@@ -13,6 +13,14 @@ struct ModelOptions: ParsableArguments {
         valueName: "dir-or-id"))
     var model: String
 
+    @Option(help: ArgumentHelp(
+        "Arithmetic: fp32 (exact, default), bf16, int8, auto (bf16 vision where the CPU has native bf16, int8 LLM), or per part tower=bf16,projector=fp32,llm=int8.",
+        valueName: "precision"))
+    var precision: PrecisionSettings = .fp32
+
+    @Flag(help: "Load checkpoints holding tensors the model does not use (logged) instead of refusing them.")
+    var allowExtraTensors = false
+
     @Option(help: "Threads for BLAS and the elementwise loops (0 = one per core).")
     var threads: Int = 0
 
@@ -23,6 +31,10 @@ struct ModelOptions: ParsableArguments {
         if FileManager.default.fileExists(atPath: (llm as NSString).appendingPathComponent("config.json")) { return llm }
         return directory
     }
+}
+
+extension PrecisionSettings: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
 }
 
 /// An error the CLI reports as one line with its exit status.
@@ -103,7 +115,8 @@ struct Generate: AsyncParsableCommand {
             logger.debug("\(BLASRuntime.summary)")
             let loadStart = Date()
             let tokenizer = try BPETokenizer.load(directory: directory)
-            let model = try Qwen2Model.load(directory: directory, logger: logger)
+            let model = try Qwen2Model.load(directory: directory, logger: logger, precision: modelOptions.precision.llm,
+                                            allowExtraTensors: modelOptions.allowExtraTensors)
             logger.info("loaded \(directory) in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s")
             let text: String
             if raw {

@@ -101,6 +101,36 @@ func maxAbsDiff(_ a: Tensor, _ e: Tensor) -> Float {
         #expect(!fast.scalars.contains { $0.isNaN })
     }
 
+    /// The fused kernel at the real head shapes: SigLIP's d = 72 (not a multiple of 32, 16 heads,
+    /// keys not a multiple of the 32-key step, queries not of the 8-row block), Qwen2's d = 128 with
+    /// GQA and a cached prefix, and rows that see only part of a key block.
+    @Test(arguments: [(37, 37, 4, 4, 72, false), (70, 70, 2, 2, 72, false), (19, 53, 6, 2, 128, true),
+                      (33, 33, 3, 1, 64, true), (9, 40, 2, 1, 8, true), (2, 100, 2, 2, 256, false)])
+    func fusedAttention(queries: Int, keys: Int, heads: Int, kvHeads: Int, d: Int, causal: Bool) {
+        let q = randomTensor([queries, heads * d], seed: 23)
+        let k = randomTensor([keys, kvHeads * d], seed: 24), v = randomTensor([keys, kvHeads * d], seed: 25)
+        let fast = attention(q: q, k: k, v: v, heads: heads, kvHeads: kvHeads, headDim: d, causal: causal)
+        let slow = Reference.attention(q: q, k: k, v: v, heads: heads, kvHeads: kvHeads, headDim: d, causal: causal)
+        #expect(nmse(fast, slow) < 1e-10)
+        // The GEMM path kept for benchmarks (DENSECAP_ATTENTION=gemm) agrees too.
+        let gemm = k.scalars.withUnsafeBufferPointer { kp in
+            v.scalars.withUnsafeBufferPointer { vp in
+                gemmAttention(q: q, keys: kp.baseAddress!, values: vp.baseAddress!, keyCount: keys, heads: heads, kvHeads: kvHeads,
+                              headDim: d, causal: causal)
+            }
+        }
+        #expect(nmse(gemm, slow) < 1e-10)
+        // Causal: changing the last key must leave every query but the last unchanged.
+        if causal, queries > 1 {
+            var v2 = v
+            for c in 0..<(kvHeads * d) { v2.scalars[(keys - 1) * kvHeads * d + c] += 100 }
+            let moved = attention(q: q, k: k, v: v2, heads: heads, kvHeads: kvHeads, headDim: d, causal: true)
+            let n = (queries - 1) * heads * d
+            #expect(Array(moved.scalars[..<n]) == Array(fast.scalars[..<n]))
+            #expect(Array(moved.scalars[n...]) != Array(fast.scalars[n...]))
+        }
+    }
+
     @Test func gather() {
         let table = randomTensor([10, 4], seed: 20)
         let g = gatherRows(table, [3, 0, 3])
@@ -146,5 +176,81 @@ func maxAbsDiff(_ a: Tensor, _ e: Tensor) -> Float {
         let expected = Reference.linear(x, weight: weight.tensor, bias: b)
         #expect(nmse(linear(x, weight: weight, bias: b), expected) < 1e-11)
         #expect(nmse(linear(x, weight: WeightMatrix(weight.tensor), bias: b), expected) < 1e-11)
+    }
+}
+
+/// The reduced-precision kernels against their naive twins (`Reference.linearBFloat16`,
+/// `Reference.linearInt8`), at shapes with row, column and k tails.
+@Suite struct LowPrecisionTests {
+    static let shapes = [(1, 48, 7), (1, 1536, 300), (3, 37, 50), (4, 70, 9), (9, 64, 33), (13, 130, 47), (70, 72, 40)]
+
+    @Test(arguments: shapes)
+    func bf16MatchesNaiveTwin(m: Int, k: Int, n: Int) {
+        let x = randomTensor([m, k], seed: 40), w = randomTensor([n, k], seed: 41), b = randomTensor([n], seed: 42)
+        let weight = WeightMatrix(w).converted(to: .bf16)
+        var expected = Reference.linearBFloat16(x, weight: w)
+        addRowVector(&expected, b)
+        let fast = linear(x, weight: weight, bias: b)
+        if LowPrecisionKernels.bf16Native {
+            // Same rounded operands, fp32 accumulation in another order.
+            #expect(nmse(fast, expected) < 1e-11)
+        } else {
+            // Without native bf16 only the weights are rounded.
+            #expect(nmse(fast, Reference.linear(x, weight: Reference.roundedToBFloat16(w), bias: b)) < 1e-11)
+        }
+        // bf16 is not fp32: the error against the exact product is that of 8-bit mantissas.
+        let exact = Reference.linear(x, weight: w, bias: b)
+        #expect(nmse(fast, exact) > 1e-9 && nmse(fast, exact) < 1e-4)
+    }
+
+    @Test(arguments: shapes)
+    func int8MatchesNaiveTwin(m: Int, k: Int, n: Int) {
+        let x = randomTensor([m, k], seed: 43), w = randomTensor([n, k], seed: 44)
+        let weight = WeightMatrix(w).converted(to: .int8)
+        let expected = Reference.linearInt8(x, weight: w)
+        let fast = linear(x, weight: weight)
+        #expect(nmse(fast, expected) < 1e-12)
+        // The stored rows are the naive quantisation exactly.
+        let (q, scales) = Reference.quantizeRows(w)
+        for r in [0, n / 2, n - 1] {
+            let row = weight.quantizedRow(r)!
+            #expect(row.values.map(Int.init) == q[r])
+            #expect(Double(row.scale) == scales[r])
+        }
+        let exact = Reference.linear(x, weight: w, bias: nil)
+        #expect(nmse(fast, exact) > 1e-8 && nmse(fast, exact) < 1e-3)
+    }
+
+    /// The portable (AVX2 / baseline) int8 kernel gives the VNNI kernel's integers bit for bit.
+    @Test func int8FallbackKernelAgrees() {
+        let (m, k, n) = (11, 200, 45)
+        let x = randomTensor([m, k], seed: 45), w = randomTensor([n, k], seed: 46)
+        let weight = WeightMatrix(w).converted(to: .int8)
+        guard case .int8(let q) = weight.storage else { Issue.record("not int8"); return }
+        func run(_ kernel: Int) -> [Float] {
+            var out = [Float](repeating: 0, count: m * n)
+            x.scalars.withUnsafeBufferPointer { xp in
+                out.withUnsafeMutableBufferPointer { linearInt8(xp.baseAddress!, m: m, weight: weight, quantized: q, kernel: kernel, out: $0.baseAddress!) }
+            }
+            return out
+        }
+        #expect(run(0) == run(LowPrecisionKernels.int8Kernel))
+        #expect(run(0) == linear(x, weight: weight).scalars)
+    }
+
+    @Test func conversionKeepsShapeAndShrinksMemory() {
+        let w = randomTensor([40, 96], seed: 47)
+        let full = WeightMatrix(w)
+        let q = full.converted(to: .int8), b = full.converted(to: .bf16)
+        #expect(q.shape == [40, 96] && b.shape == [40, 96])
+        #expect(q.byteCount < full.byteCount / 3)
+        #expect(b.byteCount <= full.byteCount / 2 + 16 * 96 * 2)
+        #expect(full.converted(to: .fp32).tensor == w)
+        // Dequantised int8 is within half a step of every weight.
+        let back = q.tensor
+        for r in 0..<40 {
+            let step = (0..<96).map { abs(w.scalars[r * 96 + $0]) }.max()! / 127
+            for c in 0..<96 { #expect(abs(back.scalars[r * 96 + c] - w.scalars[r * 96 + c]) <= step / 2 * 1.0001) }
+        }
     }
 }

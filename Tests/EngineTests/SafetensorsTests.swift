@@ -489,7 +489,7 @@ struct CorruptHeaderCase: Sendable, CustomTestStringConvertible {
 
 @Suite struct SafetensorsFuzzTests {
     static let seed: UInt64 = 0x5AFE_7E45_0125_2024
-    static let variants = 1_000
+    static let variants = 10_000
 
     /// A valid file with every loadable dtype, an I64, an empty tensor and metadata, unpadded
     /// (so tensors start at odd offsets), as header bytes and data bytes.

@@ -6,6 +6,13 @@
 // out[j] = sum_i x[i] * bf16(w[j * cols + i]) for rows j in [begin, end).
 void dc_gemv_bf16(const float *x, const uint16_t *w, size_t begin, size_t end, size_t cols, float *out);
 
+// out[r, j] = Σ_i x[r, i] · w[j, i] for r < m, j in [begin, end): each weight row read once for all m
+// rows (ldx, ldo: row strides); per row the same sums, in the same order, as dc_gemv_bf16.
+void dc_gemv_bf16_rows(const float *x, size_t m, size_t ldx, const uint16_t *w, size_t begin, size_t end, size_t cols,
+                       float *out, size_t ldo);
+void dc_gemv_f32_rows(const float *x, size_t m, size_t ldx, const float *w, size_t begin, size_t end, size_t cols,
+                      float *out, size_t ldo);
+
 // out[i] = bf16(in[i]) widened to float, for i in [0, n).
 void dc_widen_bf16(const uint16_t *in, float *out, size_t n);
 
@@ -26,4 +33,61 @@ void dc_softmax(float *row, size_t n);
 // counts of luma >> 2 (overwritten). Returns the sum of the luma plane.
 uint64_t dc_analyze_rgb(const uint8_t *rgb, size_t n, uint8_t *hue, uint8_t *saturation, uint8_t *value,
                         uint8_t *luma, uint32_t *histogram);
+
+// MARK: fused attention (attention.c)
+// Queries per block, keys per inner step, and the largest head dimension dc_attention_block takes.
+#define DC_ATT_ROWS 8
+#define DC_ATT_KEYS 32
+#define DC_ATT_MAX_DIM 256
+
+// Keys rounded up to DC_ATT_KEYS, and the head dimension rounded up to 32: the packed layouts' sizes.
+size_t dc_attention_padded_keys(size_t keys);
+size_t dc_attention_padded_dim(size_t d);
+
+// Packs one key/value head: keys, values are `count` rows with row stride ld (head's d columns
+// first); kt [padded_keys / DC_ATT_KEYS, d, DC_ATT_KEYS] is K transposed per block of keys, vp [padded_keys, padded_dim] is V; padding is zero.
+void dc_attention_pack(const float *keys, const float *values, size_t ld, size_t count, size_t d, float *kt, float *vp);
+
+// out[i, 0..<d] = softmax_j(scale · q_i · k_j) · v over keys j < (causal ? first_visible + i : keys)
+// for the rows i < rows (≤ DC_ATT_ROWS) of one head; kt, vp from dc_attention_pack; d ≤ DC_ATT_MAX_DIM.
+void dc_attention_block(const float *q, size_t ldq, size_t rows, const float *kt, const float *vp, size_t keys, size_t d,
+                        size_t first_visible, int causal, float scale, float *out, size_t ldo);
+
+// MARK: reduced precision (lowprecision.c)
+// Whether this CPU has native bf16 dot products (AVX512_BF16); dc_gemm_bf16dot needs them.
+int dc_cpu_has_bf16_dot(void);
+// The int8 kernel this CPU runs: 2 = AVX-512 VNNI, 1 = AVX2 (C loop, vpmaddwd), 0 = baseline C.
+int dc_cpu_int8_kernel(void);
+
+// Elements of a packed weight matrix [n, k] in groups of `group` k values (2: bf16, 4: int8):
+// n rounded up to 16, k to the group.
+size_t dc_packed_size(size_t n, size_t k, size_t group);
+// Packs w [n, k] into panels of 16 rows: out[panel][g][16][G] = w[16·panel + r][G·g + t], zero-padded.
+void dc_pack_bf16(const uint16_t *w, size_t n, size_t k, uint16_t *out);
+void dc_pack_int8(const int8_t *w, size_t n, size_t k, int8_t *out);
+
+// out[i, c] = x[i, c] rounded to bf16 (nearest, ties to even) for x [m, k]; out rows have lda ≥ k
+// entries, zero past k.
+void dc_round_bf16(const float *x, size_t m, size_t k, size_t lda, uint16_t *out);
+
+// c[i, j] = Σ_p a[i, p] · w[j, p] in fp32 for i < m and the columns of panels [panel_begin,
+// panel_end); a [m, lda] bf16 (lda even, zero past k), wp from dc_pack_bf16. Only where
+// dc_cpu_has_bf16_dot().
+void dc_gemm_bf16dot(const uint16_t *a, size_t lda, size_t m, const uint16_t *wp, size_t n, size_t k, size_t panel_begin,
+                     size_t panel_end, float *c, size_t ldc);
+
+// Symmetric per-row quantisation: scale[i] = max|x[i, :]| / 127, q[i, p] = round(x[i, p] / scale[i])
+// (ties to even; 0 for an all-zero row). x [m, k]; q rows of lda ≥ k, zero past k.
+void dc_quantize_rows(const float *x, size_t m, size_t k, size_t lda, int8_t *q, float *scale);
+
+// sums[j] = Σ_p w[j, p] for w [n, k] (the VNNI kernel's offset correction).
+void dc_int8_row_sums(const int8_t *w, size_t n, size_t k, int32_t *sums);
+
+// c[i, j] = ascale[i] · wscale[j] · Σ_p a[i, p] · w[j, p] for i < m and the columns of panels
+// [panel_begin, panel_end): integer dot products, scaled once. a [m, lda] int8 (lda a multiple of
+// 4, zero past k), wp from dc_pack_int8; scratch int32 [m, n]; kernel from dc_cpu_int8_kernel()
+// (or lower, to test the fallback).
+void dc_gemm_q8(const int8_t *a, size_t lda, const float *ascale, size_t m, const int8_t *wp, const float *wscale,
+                const int32_t *wsum, size_t n, size_t k, size_t panel_begin, size_t panel_end, int32_t *scratch, float *c,
+                size_t ldc, int kernel);
 #endif

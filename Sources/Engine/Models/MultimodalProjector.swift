@@ -52,7 +52,8 @@ public final class MultimodalProjector: Sendable {
 
     /// - Parameter weights: tensors under `prefix` + `layers.{i}.` (the `nn.Sequential` indices
     ///   of the reference: index 0 is the parameterless space-to-channel block, GELUs have none).
-    public init(type: ProjectorType, inputChannels C: Int, outputChannels H: Int, weights: WeightSource, prefix: String = "") throws {
+    public init(type: ProjectorType, inputChannels C: Int, outputChannels H: Int, weights: WeightSource, prefix: String = "",
+                precision: Precision = .fp32) throws {
         self.type = type
         inputChannels = C
         outputChannels = H
@@ -61,7 +62,7 @@ public final class MultimodalProjector: Sendable {
             .norm(Norm(weight: try layers("\(i).weight", shape: [width]), bias: try layers("\(i).bias", shape: [width])))
         }
         func dense(_ i: Int, _ out: Int, _ inp: Int) throws -> Step {
-            .dense(Dense(weight: try layers.matrix("\(i).weight", shape: [out, inp]), bias: try layers("\(i).bias", shape: [out])))
+            .dense(Dense(weight: try layers.matrix("\(i).weight", shape: [out, inp]).converted(to: precision), bias: try layers("\(i).bias", shape: [out])))
         }
         switch type {
         case .mlpDownsample, .mlpDownsample2x2Fix:

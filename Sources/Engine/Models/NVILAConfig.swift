@@ -56,7 +56,7 @@ public struct NVILAConfig: Sendable, Equatable {
         func int(_ key: String) throws -> Int? {
             guard let value = json[key], !(value is NSNull) else { return nil }
             if let n = value as? Int { return n }
-            if let d = value as? Double, d == d.rounded() { return Int(d) }
+            if let d = value as? Double, let n = Int(exactly: d) { return n }  // 1e30 is an error, not a trap
             if let s = value as? String, let n = Int(s) { return n }
             throw ConfigError(key: key, value: "\(value)", reason: "expected an integer")
         }
@@ -124,13 +124,13 @@ public struct NVILAConfig: Sendable, Equatable {
                 }
                 return n
             }
-        } else if let list = value as? [NSNumber] {
-            scales = list.map(\.intValue)
+        } else if let list = value as? [NSNumber], let ints = Optional(list.compactMap(exactInt)), ints.count == list.count {
+            scales = ints
         } else {
             throw ConfigError(key: "s2_scales", value: "\(value)", reason: "expected \"448,896,1344\" or a list")
         }
         scales.sort()
-        guard let first = scales.first, first > 0, scales.allSatisfy({ $0 % first == 0 }) else {
+        guard let first = scales.first, first > 0, scales.last! <= 1 << 16, scales.allSatisfy({ $0 % first == 0 }) else {
             throw ConfigError(key: "s2_scales", value: "\(scales)", reason: "every scale must be a multiple of the smallest")
         }
         return scales
@@ -174,10 +174,13 @@ public struct NVILAConfig: Sendable, Equatable {
             throw ConfigError(key: "video_encoder.pool_sizes", value: "\(object["pool_sizes"] ?? "missing")",
                               reason: "expected a list of [t, h, w]")
         }
-        let sizes = raw.map { PoolSize(t: $0[0].intValue, h: $0[1].intValue, w: $0[2].intValue) }
-        if let bad = sizes.first(where: { $0.t < 1 || $0.h < 1 || $0.w < 1 }) {
-            throw ConfigError(key: "video_encoder.pool_sizes", value: "\(bad)", reason: "sizes must be positive")
+        let sizes = raw.map { PoolSize(t: exactInt($0[0]) ?? -1, h: exactInt($0[1]) ?? -1, w: exactInt($0[2]) ?? -1) }
+        if let bad = sizes.first(where: { $0.t < 1 || $0.h < 1 || $0.w < 1 || max($0.t, $0.h, $0.w) > 1 << 16 }) {
+            throw ConfigError(key: "video_encoder.pool_sizes", value: "\(bad)", reason: "sizes must be positive and plausible")
         }
         return .tsp(poolSizes: sizes, start: start, end: end, separator: tokens(object, "sep_tokens", default: nil))
     }
 }
+
+/// A JSON number as an Int when it is one exactly (1e30 or 2.5 give nil rather than a trap).
+func exactInt(_ number: NSNumber) -> Int? { Int(exactly: number.doubleValue) }

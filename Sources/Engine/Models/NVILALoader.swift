@@ -59,25 +59,36 @@ extension NVILAModel {
 
     /// Loads an NVILA checkpoint folder. Tensors the model does not use (the tower's last block
     /// and post-LayerNorm) are expected; any other left-over is logged.
-    public static func load(directory: String, logger: Logger) throws -> NVILAModel {
+    /// - Parameters:
+    ///   - precision: the arithmetic of the tower, projector and LLM (default: fp32)
+    ///   - allowExtraTensors: log tensors nothing reads instead of refusing the checkpoint
+    ///     (loading is strict by default, as candle's is: a stray tensor usually means a
+    ///     mismatched or corrupt file)
+    /// - Throws: `WeightError.unused` for left-over tensors unless allowed, and every error of
+    ///   the parts' loaders.
+    public static func load(directory: String, logger: Logger, precision: PrecisionSettings = .fp32,
+                            allowExtraTensors: Bool = false) throws -> NVILAModel {
         switch try layout(of: directory) {
-        case .original: return try loadOriginal(directory: directory, logger: logger)
-        case .singleFolder: return try loadSingleFolder(directory: directory, logger: logger)
+        case .original:
+            return try loadOriginal(directory: directory, logger: logger, precision: precision, allowExtraTensors: allowExtraTensors)
+        case .singleFolder:
+            return try loadSingleFolder(directory: directory, logger: logger, precision: precision, allowExtraTensors: allowExtraTensors)
         }
     }
 
-    static func loadOriginal(directory: String, logger: Logger) throws -> NVILAModel {
+    static func loadOriginal(directory: String, logger: Logger, precision: PrecisionSettings, allowExtraTensors: Bool) throws -> NVILAModel {
         func path(_ p: String) -> String { (directory as NSString).appendingPathComponent(p) }
         let config = try NVILAConfig.load(directory: directory)
         let llmDirectory = path("llm")
         let tokenizer = try BPETokenizer.load(directory: llmDirectory)
-        let llm = try Qwen2Model.load(directory: llmDirectory, logger: logger)
+        let llm = try Qwen2Model.load(directory: llmDirectory, logger: logger, precision: precision.llm, allowExtraTensors: allowExtraTensors)
 
         let towerConfig = try SiglipVisionConfig.load(checkpoint: directory)
         let towerStore = try WeightStore(directory: path("vision_tower"))
-        let tower = try SiglipVisionModel(config: towerConfig, weights: towerStore, selectLayer: config.selectLayer)
+        let tower = try SiglipVisionModel(config: towerConfig, weights: towerStore, selectLayer: config.selectLayer,
+                                          precision: precision.tower)
         try checkPreprocessor(path("vision_tower/preprocessor_config.json"), tower: towerConfig)
-        warnUnused(towerStore, expected: tower.unusedTensorPrefixes(), what: "vision_tower", logger: logger)
+        try checkUnused(towerStore, expected: tower.unusedTensorPrefixes(), what: "vision_tower", allow: allowExtraTensors, logger: logger)
 
         let projectorJSON = try readJSON(path("mm_projector/config.json"))
         guard let typeName = projectorJSON["mm_projector_type"] as? String else {
@@ -87,12 +98,12 @@ extension NVILAModel {
         let projector = try MultimodalProjector(
             type: try ProjectorType(configValue: typeName),
             inputChannels: config.mmHiddenSize ?? (config.dynamicS2 ? config.scales.count : 1) * towerConfig.hiddenSize,
-            outputChannels: llm.config.hiddenSize, weights: projectorStore)
-        warnUnused(projectorStore, expected: [], what: "mm_projector", logger: logger)
+            outputChannels: llm.config.hiddenSize, weights: projectorStore, precision: precision.projector)
+        try checkUnused(projectorStore, expected: [], what: "mm_projector", allow: allowExtraTensors, logger: logger)
         return try NVILAModel(config: config, llm: llm, tokenizer: tokenizer, tower: tower, projector: projector)
     }
 
-    static func loadSingleFolder(directory: String, logger: Logger) throws -> NVILAModel {
+    static func loadSingleFolder(directory: String, logger: Logger, precision: PrecisionSettings, allowExtraTensors: Bool) throws -> NVILAModel {
         func path(_ p: String) -> String { (directory as NSString).appendingPathComponent(p) }
         var top = try readJSON(path("config.json"))
         // The "-hf" configs carry no VILA keys: their model_type fixes them (SGLang's nvila.py
@@ -117,9 +128,10 @@ extension NVILAModel {
             throw ConfigError(key: "text_config", value: path("config.json"), reason: "missing")
         }
         let llmConfig = try JSONDecoder().decode(Qwen2Config.self, from: JSONSerialization.data(withJSONObject: textJSON))
-        let llm = try Qwen2Model(config: llmConfig, weights: store, prefix: "llm.")
+        let llm = try Qwen2Model(config: llmConfig, weights: store, prefix: "llm.", precision: precision.llm)
         let towerConfig = try SiglipVisionConfig.load(checkpoint: directory)
-        let tower = try SiglipVisionModel(config: towerConfig, weights: store, prefix: "vision_tower.", selectLayer: config.selectLayer)
+        let tower = try SiglipVisionModel(config: towerConfig, weights: store, prefix: "vision_tower.", selectLayer: config.selectLayer,
+                                          precision: precision.tower)
         let typeName =
             (top["mm_projector_type"] as? String) ?? ((top["mm_projector_cfg"] as? [String: Any])?["mm_projector_type"] as? String)
             ?? (top["projector_type"] as? String)
@@ -129,10 +141,10 @@ extension NVILAModel {
         let projector = try MultimodalProjector(
             type: try ProjectorType(configValue: typeName),
             inputChannels: config.mmHiddenSize ?? (config.dynamicS2 ? config.scales.count : 1) * towerConfig.hiddenSize,
-            outputChannels: llmConfig.hiddenSize, weights: store, prefix: "mm_projector.")
+            outputChannels: llmConfig.hiddenSize, weights: store, prefix: "mm_projector.", precision: precision.projector)
         var expected = tower.unusedTensorPrefixes(prefix: "vision_tower.")
         if llmConfig.tieWordEmbeddings { expected.append("llm.lm_head.weight") }
-        warnUnused(store, expected: expected, what: "checkpoint", logger: logger)
+        try checkUnused(store, expected: expected, what: "checkpoint", allow: allowExtraTensors, logger: logger)
         return try NVILAModel(config: config, llm: llm, tokenizer: tokenizer, tower: tower, projector: projector)
     }
 
@@ -141,7 +153,7 @@ extension NVILAModel {
     static func checkPreprocessor(_ path: String, tower: SiglipVisionConfig) throws {
         guard FileManager.default.fileExists(atPath: path) else { return }
         let json = try readJSON(path)
-        if let resample = json["resample"] as? NSNumber, resample.intValue != 3 {
+        if let resample = json["resample"] as? NSNumber, exactInt(resample) != 3 {
             throw ConfigError(key: "preprocessor_config.resample", value: "\(resample)", reason: "only 3 (bicubic) is supported")
         }
         for key in ["image_mean", "image_std"] {
@@ -150,14 +162,16 @@ extension NVILAModel {
             }
         }
         if let size = json["size"] as? [String: NSNumber],
-            size.values.contains(where: { $0.intValue != tower.imageSize })
+            size.values.contains(where: { exactInt($0) != tower.imageSize })
         {
             throw ConfigError(key: "preprocessor_config.size", value: "\(size)", reason: "must equal the tower's image_size \(tower.imageSize)")
         }
     }
 
-    static func warnUnused(_ store: WeightStore, expected prefixes: [String], what: String, logger: Logger) {
+    /// Tensors nobody read, other than names under `prefixes`: an error, or a warning when allowed.
+    static func checkUnused(_ store: WeightStore, expected prefixes: [String], what: String, allow: Bool, logger: Logger) throws {
         let unused = store.unconsumed.filter { name in !prefixes.contains { name.hasPrefix($0) } }
+        if !unused.isEmpty && !allow { throw WeightError.unused(unused, location: store.location) }
         if !unused.isEmpty {
             logger.warning("\(store.location): \(unused.count) \(what) tensors not used: \(unused.prefix(5).joined(separator: ", "))\(unused.count > 5 ? ", …" : "")")
         }

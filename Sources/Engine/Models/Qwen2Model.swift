@@ -84,8 +84,8 @@ public struct Qwen2Config: Decodable, Sendable, Equatable {
     public func validate() throws {
         for (key, v) in [("hidden_size", hiddenSize), ("num_hidden_layers", layers), ("num_attention_heads", heads),
                          ("num_key_value_heads", kvHeads), ("intermediate_size", intermediateSize), ("vocab_size", vocabSize)]
-        where v <= 0 {
-            throw ConfigError(key: key, value: "\(v)", reason: "must be positive")
+        where v <= 0 || v > 1 << 24 {
+            throw ConfigError(key: key, value: "\(v)", reason: v <= 0 ? "must be positive" : "is implausibly large")
         }
         guard heads % kvHeads == 0 else {
             throw ConfigError(key: "num_key_value_heads", value: "\(kvHeads)", reason: "must divide num_attention_heads=\(heads)")
@@ -182,45 +182,58 @@ public final class Qwen2Model: Sendable {
     /// placeholders or tokenizer-only tokens and are never embedded or generated).
     public var vocabularyRows: Int { embedTokens.rows }
 
+    /// The arithmetic of the matrix products (the embedding lookup always reads the stored rows).
+    public let precision: Precision
+
     /// Loads weights under `prefix` (`model.` / `lm_head.` for the published checkpoints).
-    public init(config: Qwen2Config, weights: WeightSource, prefix: String = "") throws {
+    /// - Parameter precision: fp32 keeps the stored weights (bf16 products widen exactly);
+    ///   bf16 / int8 convert each matrix as it is read, never the whole model at once.
+    public init(config: Qwen2Config, weights: WeightSource, prefix: String = "", precision: Precision = .fp32) throws {
         try config.validate()
         self.config = config
+        self.precision = precision
         let (H, n, g, d, I) = (config.hiddenSize, config.heads, config.kvHeads, config.headDim, config.intermediateSize)
         let root = WeightScope(weights).scoped(prefix + "model")
         // The real vocabulary is the embedding's row count (NVILA's config and file can differ
         // after resize_token_embeddings); read it from the file.
         let rows = weights.shape(of: prefix + "model.embed_tokens.weight")?.first ?? config.vocabSize
         embedTokens = try root.matrix("embed_tokens.weight", shape: [rows, H])
+        func matrix(_ scope: WeightScope, _ name: String, _ shape: [Int]) throws -> WeightMatrix {
+            try scope.matrix(name, shape: shape).converted(to: precision)
+        }
         layers = try (0..<config.layers).map { i in
             let l = root.scoped("layers").scoped("\(i)")
             let attn = l.scoped("self_attn"), mlp = l.scoped("mlp")
             return Qwen2Layer(
                 inputNorm: try l("input_layernorm.weight", shape: [H]),
-                qProj: try attn.matrix("q_proj.weight", shape: [n * d, H]), qBias: try attn("q_proj.bias", shape: [n * d]),
-                kProj: try attn.matrix("k_proj.weight", shape: [g * d, H]), kBias: try attn("k_proj.bias", shape: [g * d]),
-                vProj: try attn.matrix("v_proj.weight", shape: [g * d, H]), vBias: try attn("v_proj.bias", shape: [g * d]),
-                oProj: try attn.matrix("o_proj.weight", shape: [H, n * d]),
+                qProj: try matrix(attn, "q_proj.weight", [n * d, H]), qBias: try attn("q_proj.bias", shape: [n * d]),
+                kProj: try matrix(attn, "k_proj.weight", [g * d, H]), kBias: try attn("k_proj.bias", shape: [g * d]),
+                vProj: try matrix(attn, "v_proj.weight", [g * d, H]), vBias: try attn("v_proj.bias", shape: [g * d]),
+                oProj: try matrix(attn, "o_proj.weight", [H, n * d]),
                 postNorm: try l("post_attention_layernorm.weight", shape: [H]),
-                gateProj: try mlp.matrix("gate_proj.weight", shape: [I, H]), upProj: try mlp.matrix("up_proj.weight", shape: [I, H]),
-                downProj: try mlp.matrix("down_proj.weight", shape: [H, I]))
+                gateProj: try matrix(mlp, "gate_proj.weight", [I, H]), upProj: try matrix(mlp, "up_proj.weight", [I, H]),
+                downProj: try matrix(mlp, "down_proj.weight", [H, I]))
         }
         finalNorm = try root("norm.weight", shape: [H])
         if config.tieWordEmbeddings {
-            lmHead = nil
+            // Tied: fp32 multiplies the embedding table itself; other precisions need their own copy.
+            lmHead = precision == .fp32 ? nil : embedTokens.converted(to: precision)
         } else {
-            lmHead = try WeightScope(weights).scoped(prefix + "lm_head").matrix("weight", shape: [rows, H])
+            lmHead = try WeightScope(weights).scoped(prefix + "lm_head").matrix("weight", shape: [rows, H]).converted(to: precision)
         }
     }
 
     /// Loads `config.json` and the safetensors in `directory` (a transformers Qwen2 checkpoint or
-    /// NVILA's `llm/` folder). Left-over tensors are logged, not fatal.
-    public static func load(directory: String, logger: Logger) throws -> Qwen2Model {
+    /// NVILA's `llm/` folder).
+    /// Strict by default: tensors nothing reads are an error (`WeightError.unused`) unless
+    /// `allowExtraTensors`, which logs them instead.
+    public static func load(directory: String, logger: Logger, precision: Precision = .fp32, allowExtraTensors: Bool = false) throws -> Qwen2Model {
         let config = try Qwen2Config.load(directory: directory)
         let store = try WeightStore(directory: directory)
-        let model = try Qwen2Model(config: config, weights: store)
+        let model = try Qwen2Model(config: config, weights: store, precision: precision)
         // A tied checkpoint may still carry lm_head.weight; it is unused by construction.
         let unused = store.unconsumed.filter { !(config.tieWordEmbeddings && $0 == "lm_head.weight") }
+        if !unused.isEmpty && !allowExtraTensors { throw WeightError.unused(unused, location: directory) }
         if !unused.isEmpty {
             logger.warning("\(directory): \(unused.count) tensors not used by Qwen2: \(unused.prefix(5).joined(separator: ", "))\(unused.count > 5 ? ", …" : "")")
         }

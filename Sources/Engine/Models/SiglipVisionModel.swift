@@ -85,8 +85,8 @@ public struct SiglipVisionConfig: Decodable, Sendable, Equatable {
     public func validate() throws {
         for (key, v) in [("hidden_size", hiddenSize), ("intermediate_size", intermediateSize), ("num_hidden_layers", layers),
                          ("num_attention_heads", heads), ("image_size", imageSize), ("patch_size", patchSize)]
-        where v <= 0 {
-            throw ConfigError(key: "vision_tower.\(key)", value: "\(v)", reason: "must be positive")
+        where v <= 0 || v > 1 << 20 {
+            throw ConfigError(key: "vision_tower.\(key)", value: "\(v)", reason: v <= 0 ? "must be positive" : "is implausibly large")
         }
         guard channels == 3 else { throw ConfigError(key: "vision_tower.num_channels", value: "\(channels)", reason: "only RGB is supported") }
         guard imageSize % patchSize == 0 else {
@@ -101,15 +101,16 @@ public struct SiglipVisionConfig: Decodable, Sendable, Equatable {
 
 // MARK: - Layers
 
-/// One encoder block (hidden C, MLP width I). Weights are widened to Float32 once at load: every
-/// tile multiplies them with 1024 rows, so a bf16 → f32 widening per call would be wasted work.
+/// One encoder block (hidden C, MLP width I). At fp32 the weights are widened to Float32 once at
+/// load: every tile multiplies them with 1024 rows, so a bf16 → f32 widening per call would be
+/// wasted work. At bf16 / int8 they are packed for those kernels instead (`Precision`).
 struct SiglipEncoderLayer: Sendable {
     let norm1Weight: Tensor, norm1Bias: Tensor  // [C]
-    let qkvWeight: Tensor, qkvBias: Tensor  // [3C, C], [3C]: q, k, v stacked for one GEMM
-    let outWeight: Tensor, outBias: Tensor  // [C, C], [C]
+    let qkvWeight: WeightMatrix, qkvBias: Tensor  // [3C, C], [3C]: q, k, v stacked for one GEMM
+    let outWeight: WeightMatrix, outBias: Tensor  // [C, C], [C]
     let norm2Weight: Tensor, norm2Bias: Tensor  // [C]
-    let fc1Weight: Tensor, fc1Bias: Tensor  // [I, C], [I]
-    let fc2Weight: Tensor, fc2Bias: Tensor  // [C, I], [C]
+    let fc1Weight: WeightMatrix, fc1Bias: Tensor  // [I, C], [I]
+    let fc2Weight: WeightMatrix, fc2Bias: Tensor  // [C, I], [C]
 }
 
 // MARK: - Model
@@ -124,12 +125,16 @@ public final class SiglipVisionModel: Sendable {
     let positions: Tensor  // [N, C], N = (imageSize / patchSize)²
     let blocks: [SiglipEncoderLayer]
     let activation: Activation
+    /// The arithmetic of the blocks' matrix products (the patch embedding stays fp32).
+    public let precision: Precision
 
     /// - Parameters:
     ///   - weights: tensors under `prefix` + `vision_model.` (HF SiglipVisionModel names)
     ///   - selectLayer: index into `hidden_states` (embeddings, block 1 … block L); negative counts
     ///     from the end like Python (NVILA: −2)
-    public init(config: SiglipVisionConfig, weights: WeightSource, prefix: String = "", selectLayer: Int = -2) throws {
+    ///   - precision: the blocks' matrix products (fp32: the exact path)
+    public init(config: SiglipVisionConfig, weights: WeightSource, prefix: String = "", selectLayer: Int = -2,
+                precision: Precision = .fp32) throws {
         try config.validate()
         let states = config.layers + 1
         let index = selectLayer < 0 ? states + selectLayer : selectLayer
@@ -140,6 +145,8 @@ public final class SiglipVisionModel: Sendable {
         self.config = config
         runLayers = index
         activation = try config.activation
+        self.precision = precision
+        func matrix(_ t: Tensor) -> WeightMatrix { WeightMatrix(t).converted(to: precision) }
         let (C, I, p) = (config.hiddenSize, config.intermediateSize, config.patchSize)
         let root = WeightScope(weights).scoped(prefix + "vision_model")
         let embeddings = root.scoped("embeddings")
@@ -157,19 +164,20 @@ public final class SiglipVisionModel: Sendable {
             let vb = try attn("v_proj.bias", shape: [C])
             return SiglipEncoderLayer(
                 norm1Weight: try l("layer_norm1.weight", shape: [C]), norm1Bias: try l("layer_norm1.bias", shape: [C]),
-                qkvWeight: Tensor(shape: [3 * C, C], scalars: q.scalars + k.scalars + v.scalars),
+                qkvWeight: matrix(Tensor(shape: [3 * C, C], scalars: q.scalars + k.scalars + v.scalars)),
                 qkvBias: Tensor(shape: [3 * C], scalars: qb.scalars + kb.scalars + vb.scalars),
-                outWeight: try attn("out_proj.weight", shape: [C, C]), outBias: try attn("out_proj.bias", shape: [C]),
+                outWeight: matrix(try attn("out_proj.weight", shape: [C, C])), outBias: try attn("out_proj.bias", shape: [C]),
                 norm2Weight: try l("layer_norm2.weight", shape: [C]), norm2Bias: try l("layer_norm2.bias", shape: [C]),
-                fc1Weight: try mlp("fc1.weight", shape: [I, C]), fc1Bias: try mlp("fc1.bias", shape: [I]),
-                fc2Weight: try mlp("fc2.weight", shape: [C, I]), fc2Bias: try mlp("fc2.bias", shape: [C]))
+                fc1Weight: matrix(try mlp("fc1.weight", shape: [I, C])), fc1Bias: try mlp("fc1.bias", shape: [I]),
+                fc2Weight: matrix(try mlp("fc2.weight", shape: [C, I])), fc2Bias: try mlp("fc2.bias", shape: [C]))
         }
     }
 
     /// Loads a `vision_tower/` folder: `config.json` and its safetensors.
-    public static func load(directory: String, selectLayer: Int = -2) throws -> SiglipVisionModel {
+    public static func load(directory: String, selectLayer: Int = -2, precision: Precision = .fp32) throws -> SiglipVisionModel {
         let config = try decodeConfig(SiglipVisionConfig.self, (directory as NSString).appendingPathComponent("config.json"))
-        return try SiglipVisionModel(config: config, weights: try WeightStore(directory: directory), selectLayer: selectLayer)
+        return try SiglipVisionModel(config: config, weights: try WeightStore(directory: directory), selectLayer: selectLayer,
+                                     precision: precision)
     }
 
     /// FLOPs of one forward pass: 2 per weight per patch (patch embedding, q/k/v/out, fc1/fc2)

@@ -148,7 +148,19 @@ public final class SafetensorsFile: @unchecked Sendable {
         default:
             throw WeightError.unsupportedDType(name: name, dtype: entry.dtype.rawValue, file: path)
         }
+        releasePages(entry)
         return Tensor(shape: entry.shape, scalars: scalars)
+    }
+
+    /// Drops the mapped pages of a tensor just copied out. A model loads matrix by matrix; without
+    /// this every page read stays resident until the file closes, so loading would hold the
+    /// checkpoint twice (the copies and the mapping). The pages are clean and file-backed: touching
+    /// them again reads the file again.
+    private func releasePages(_ entry: Entry) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = entry.offset / page * page
+        let end = min(mappedBytes, (entry.offset + entry.byteCount + page - 1) / page * page)
+        if end > start { madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED) }
     }
 
     /// The stored bytes of `name` whatever its dtype (little-endian, as in the file), for tensors
@@ -176,6 +188,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             UnsafeMutableRawBufferPointer(buffer).copyMemory(from: source)  // little-endian host
             initialized = entry.count
         }
+        releasePages(entry)
         return WeightMatrix(rows: rows, cols: cols, storage: .bfloat16(bits))
     }
 

@@ -23,7 +23,7 @@ public enum WeightError: Error, CustomStringConvertible, Equatable, Sendable {
     /// BF16 do).
     case unsupportedDType(name: String, dtype: String, file: String)
     /// Tensors the checkpoint holds but the model never asked for (sorted).
-    case unused([String])
+    case unused([String], location: String? = nil)
 
     public var description: String {
         switch self {
@@ -47,11 +47,11 @@ public enum WeightError: Error, CustomStringConvertible, Equatable, Sendable {
         case .unsupportedDType(let name, let dtype, let file):
             return "tensor \(quoted(name)) in \(file) has dtype \(dtype.debugDescription), "
                 + "expected F32, F16 or BF16"
-        case .unused(let names):
+        case .unused(let names, let location):
             let shown = names.prefix(10).map(quoted).joined(separator: ", ")
             let more = names.count > 10 ? " and \(names.count - 10) more" : ""
-            return "\(names.count) tensor\(names.count == 1 ? "" : "s") in the checkpoint "
-                + "\(names.count == 1 ? "was" : "were") never used: \(shown)\(more)"
+            return "\(names.count) tensor\(names.count == 1 ? "" : "s") in the checkpoint\(location.map { " \($0)" } ?? "") "
+                + "\(names.count == 1 ? "was" : "were") never used (--allow-extra-tensors loads it anyway): \(shown)\(more)"
         }
     }
 }
