@@ -25,19 +25,26 @@ public final class CaptionJob {
     public let model: NVILAModel
     /// The model as the user named it (recorded in the outputs).
     public let modelName: String
-    /// `ModelIdentity` of its folder: what resume compares.
+    /// `ModelIdentity` of its folder and the precision it was loaded in: what resume compares
+    /// (another precision gives other features and captions).
     public let modelIdentity: String
     public let settings: CaptionSettings
     public var decodeThreads = 1
     /// Keep `<name>.cache/` (the tower's work) after success.
     public var keepCache = false
+    /// Captions decoded together (one read of each weight matrix serves them all; the ids are
+    /// those of decoding one by one).
+    public var decodeBatch = 4
     public var generator = "densecap caption"
     let logger: Logger
 
-    public init(model: NVILAModel, modelName: String, modelDirectory: String, settings: CaptionSettings, logger: Logger) throws {
+    /// - Parameter precision: what `model` was loaded with (`NVILAModel.load(…, precision:)`).
+    public init(model: NVILAModel, modelName: String, modelDirectory: String, precision: PrecisionSettings = .fp32,
+                settings: CaptionSettings, logger: Logger) throws {
         self.model = model
         self.modelName = modelName
-        self.modelIdentity = try ModelIdentity.of(directory: modelDirectory)
+        let identity = try ModelIdentity.of(directory: modelDirectory)
+        self.modelIdentity = precision == .fp32 ? identity : "\(identity)|precision=\(precision)"
         self.settings = settings
         self.logger = logger
     }
@@ -121,24 +128,27 @@ public final class CaptionJob {
         var records = events.indices.map { i in
             recorded[i] ?? Manifest.EventRecord(start: events[i].start, end: events[i].end, frames: plans[i].frames, state: plans[i].state)
         }
-        for i in events.indices {
-            if plans[i].state == .pending {
-                if let r = recorded[i] {
-                    outcome.reusedCaptions += 1
-                    records[i] = r
-                } else {
-                    let used = try plans[i].frames.map { try frames.frame(at: $0) }
-                    records[i].caption = try caption(used.map(\.tokens), outcome: &outcome)
-                    records[i].frameTimes = used.map(\.time)
-                    records[i].state = .captioned
-                    manifest.events = records
-                    try manifest.save(to: manifestPath)
-                    Failpoint.hit("caption")
-                }
-                events[i].caption = records[i].caption
-                events[i].frameTimes = records[i].frameTimes
+        // Captions not recorded yet, `decodeBatch` at a time through one batched decode (the
+        // same ids as one by one); each batch is recorded before the next starts.
+        let missing = events.indices.filter { plans[$0].state == .pending && recorded[$0] == nil }
+        outcome.reusedCaptions = events.indices.filter { plans[$0].state == .pending && recorded[$0] != nil }.count
+        for start in stride(from: 0, to: missing.count, by: max(1, decodeBatch)) {
+            let batch = Array(missing[start..<min(missing.count, start + max(1, decodeBatch))])
+            let used = try batch.map { i in try plans[i].frames.map { try frames.frame(at: $0) } }
+            let texts = try captions(used.map { $0.map(\.tokens) }, outcome: &outcome)
+            for (k, i) in batch.enumerated() {
+                records[i].caption = texts[k]
+                records[i].frameTimes = used[k].map(\.time)
+                records[i].state = .captioned
             }
-            progress(0.7 + 0.3 * Double(i + 1) / Double(events.count), "\(i + 1)/\(events.count) events captioned")
+            manifest.events = records
+            try manifest.save(to: manifestPath)
+            for _ in batch { Failpoint.hit("caption") }
+            progress(0.7 + 0.3 * Double(start + batch.count) / Double(missing.count), "\(start + batch.count)/\(missing.count) captions")
+        }
+        for i in events.indices where plans[i].state == .pending {
+            events[i].caption = records[i].caption
+            events[i].frameTimes = records[i].frameTimes
         }
         outcome.towerPasses = frames.towerPasses
         outcome.cachedFrames = frames.reads
@@ -212,17 +222,18 @@ public final class CaptionJob {
         }
     }
 
-    /// One caption from projected frame tokens `[S, H]` each, as the checkpoint's video encoder
-    /// pools them; VILA decodes the answer skipping special tokens and strips it.
-    private func caption(_ tokens: [Tensor], outcome: inout JobOutcome) throws -> String {
+    /// Captions from projected frame tokens (`[S, H]` per frame, a list per caption), pooled by
+    /// the checkpoint's video encoder and decoded together; VILA decodes each answer skipping
+    /// special tokens and strips it.
+    private func captions(_ tokens: [[Tensor]], outcome: inout JobOutcome) throws -> [String] {
         let options = GenerationOptions(maxNewTokens: settings.maxNewTokens, temperature: settings.temperature, topP: settings.topP,
                                         seed: settings.seed, stopTokens: model.stopTokens)
-        let prompt = try model.promptEmbeddings(text: settings.prompt, media: [.videoTokens(tokens)], system: settings.system)
-        let ids = try model.llm.generate(prompt: prompt, options: options, allowed: model.llm.vocabularyRows)
-        outcome.generations += 1
-        outcome.promptTokens += prompt.shape[0]
-        outcome.generatedTokens += ids.count
-        return model.tokenizer.decode(ids, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines)
+        let prompts = try tokens.map { try model.promptEmbeddings(text: settings.prompt, media: [.videoTokens($0)], system: settings.system) }
+        let ids = try model.llm.generateBatch(prompts: prompts, options: options, allowed: model.llm.vocabularyRows, maxBatch: prompts.count)
+        outcome.generations += ids.count
+        outcome.promptTokens += prompts.reduce(0) { $0 + $1.shape[0] }
+        outcome.generatedTokens += ids.reduce(0) { $0 + $1.count }
+        return ids.map { model.tokenizer.decode($0, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 }
 

@@ -104,6 +104,9 @@ struct Caption: AsyncParsableCommand {
     @Option(help: "Decoder threads (1, the default, decodes in chunks beside the analysis; 0 = one per core).")
     var decodeThreads = 1
 
+    @Option(help: "Captions decoded together (the same words as one by one; more memory, more throughput).")
+    var batch = 4
+
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -112,6 +115,7 @@ struct Caption: AsyncParsableCommand {
         }
         if let framesPerEvent, framesPerEvent < 1 { throw ValidationError("--frames-per-event must be positive") }
         guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard temperature >= 0 else { throw ValidationError("--temperature must not be negative") }
         guard semanticThreshold > 0, semanticThreshold <= 2 else { throw ValidationError("--semantic-threshold must be in (0, 2]") }
         guard width >= 16, thumbnailWidth >= 16 else { throw ValidationError("--width and --thumbnail-width must be at least 16") }
@@ -158,9 +162,11 @@ struct Caption: AsyncParsableCommand {
             let model = try NVILAModel.load(directory: directory, logger: logger, precision: modelOptions.precision,
                                             allowExtraTensors: modelOptions.allowExtraTensors)
             logger.info("loaded \(directory) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; \(BLASRuntime.summary)")
-            return try CaptionJob(model: model, modelName: modelOptions.model, modelDirectory: directory, settings: settings, logger: logger)
+            return try CaptionJob(model: model, modelName: modelOptions.model, modelDirectory: directory, precision: modelOptions.precision,
+                                  settings: settings, logger: logger)
         }
         job.decodeThreads = decodeThreads
+        job.decodeBatch = batch
         job.keepCache = keepCache
         job.generator = "densecap \(densecapVersion) caption"
         let status = runBatch(files, out: out, logger: logger) { file, folder in

@@ -85,7 +85,7 @@ import Testing
         let clean = temporaryFolder("kill-clean-\(point)-\(after)")
         let out = temporaryFolder("kill-\(point)-\(after)")
         let base = ["caption", "--model", engineFixtures + "/tiny-nvila-lite", threeColours, "--fps", "2",
-                    "--max-new-tokens", "6", "--formats", "json,csv,srt,vtt,activitynet,html"]
+                    "--max-new-tokens", "6", "--formats", "json,csv,srt,vtt,activitynet,html", "--batch", "1"]
         let reference = try densecap(base + ["--out", clean])
         #expect(reference.status == 0, "\(reference.stderr)")
         #expect(reference.stderr.contains("tower 12 frames"), "\(reference.stderr)")

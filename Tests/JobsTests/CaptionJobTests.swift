@@ -137,6 +137,28 @@ import VideoIO
             == "hf:Org/Name@" + String(repeating: "ab", count: 20))
     }
 
+    /// Captions decoded together are the captions decoded one by one.
+    @Test func batchedCaptionsEqualOneByOne() throws {
+        let model = try Self.model()
+        let out = Self.temporaryFolder("batch")
+        let clip = out + "/shots.mp4"
+        try runFFmpeg(["-f", "lavfi", "-i", "color=c=red:s=64x36:r=10:d=2", "-f", "lavfi", "-i", "color=c=blue:s=64x36:r=10:d=2",
+                       "-f", "lavfi", "-i", "testsrc=s=64x36:r=10:d=2", "-filter_complex", "[0][1][2]concat=n=3:v=1",
+                       "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "10", clip])
+        var s = Self.settings()
+        s.detection.rate = Rational(4)
+        s.maxNewTokens = 12
+        var captions: [[String?]] = []
+        for batch in [1, 3] {
+            let job = try Self.job(s, model: model)
+            job.decodeBatch = batch
+            let outcome = try job.run(file: clip, into: out + "/b\(batch)")
+            #expect(outcome.generations == 3)
+            captions.append(outcome.document?.events.map(\.caption) ?? [])
+        }
+        #expect(captions[0].count == 3 && captions[0] == captions[1])
+    }
+
     /// Gated still stretches never reach the tower, have no caption and list no frames.
     @Test func skippableEventsCostNothing() throws {
         let model = try Self.model()
