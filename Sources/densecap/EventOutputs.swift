@@ -25,9 +25,12 @@ func keyframeThumbnails(_ file: String, events: [Event], width: Int, threads: In
     return out
 }
 
-/// Writes `document` in `formats` as `folder/<stem>.<suffix>`, thumbnails first, the JSON last.
-func writeOutputs(_ document: CaptionDocument, file: String, into folder: String, formats: [CaptionFormat], logger: Logger) throws {
+/// Writes `document` in `formats` as `folder/<stem>.<suffix>`, thumbnails first, the JSON last;
+/// returns the paths written, the JSON last.
+@discardableResult
+func writeOutputs(_ document: CaptionDocument, file: String, into folder: String, formats: [CaptionFormat], logger: Logger) throws -> [String] {
     let name = stem(of: file)
+    var written: [String] = []
     var thumbnailNames: [Int: String] = [:]
     if !document.thumbnails.isEmpty {
         let dir = (folder as NSString).appendingPathComponent("\(name).thumbs")
@@ -40,15 +43,20 @@ func writeOutputs(_ document: CaptionDocument, file: String, into folder: String
             let e = document.events[i]
             let png = "event_\(zeroPad(i + 1, 4))_\(e.keyframe.secondsString).png"
             try writeAtomically(Data(bytes), to: (dir as NSString).appendingPathComponent(png))
+            written.append((dir as NSString).appendingPathComponent(png))
             thumbnailNames[i] = "\(name).thumbs/\(png)"
         }
     }
     for format in formats where format != .json {
-        try writeAtomically(Data(format.render(document).utf8), to: (folder as NSString).appendingPathComponent("\(name).\(format.fileSuffix)"))
+        let path = (folder as NSString).appendingPathComponent("\(name).\(format.fileSuffix)")
+        try writeAtomically(Data(format.render(document).utf8), to: path)
+        written.append(path)
     }
     let json = JSONWriter.render(document, thumbnailNames: thumbnailNames)
-    try writeAtomically(Data(json.utf8), to: (folder as NSString).appendingPathComponent("\(name).\(CaptionFormat.json.fileSuffix)"))
+    let jsonPath = (folder as NSString).appendingPathComponent("\(name).\(CaptionFormat.json.fileSuffix)")
+    try writeAtomically(Data(json.utf8), to: jsonPath)
     logger.info("\(file): \(document.events.count) events → \(folder)/\(name).*")
+    return written + [jsonPath]
 }
 
 /// True when `folder/<stem>.events.json` exists with these settings.

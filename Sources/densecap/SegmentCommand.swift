@@ -134,7 +134,7 @@ struct Segment: ParsableCommand {
         return ContentWeights(hue: w[0], saturation: w[1], value: w[2], edges: w[3])
     }
 
-    private func outputFormats() throws -> [CaptionFormat] { try parseFormats(formats) }
+    func outputFormats() throws -> [CaptionFormat] { try parseFormats(formats) }
 
     /// The settings recorded in every output (and compared to skip finished inputs).
     private var settings: [(String, String)] {
@@ -211,7 +211,7 @@ struct Segment: ParsableCommand {
         return text.flatMap(MediaTime.init(parsing:)).flatMap { $0 > .zero ? $0 : nil } ?? MediaTime(seconds: 30)
     }
 
-    private func segment(_ file: String, logger: Logger) throws -> (CaptionDocument, damaged: Bool) {
+    func segment(_ file: String, logger: Logger) throws -> (CaptionDocument, damaged: Bool) {
         // Detection looks at small frames: skipping deblocking costs nothing it can see.
         let reader = try VideoReader(path: file, options: DecodeOptions(threads: threads, fast: true))
         let info = reader.info
