@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what densecap builds and tests with on Debian 12, only what is missing:
-# FFmpeg's libraries and CLI (tests make their clips with it), OpenBLAS, pkg-config.
+# FFmpeg's libraries and CLI (tests make their clips with it), OpenBLAS, pkg-config, SQLite (the
+# archive's embedded store) and PostgreSQL (the archive tests start a server of their own).
 # Swift itself must be on PATH or in /opt/swift (Debian 12 does not package it).
 set -euo pipefail
 
-packages=(libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libopenblas-dev pkg-config ffmpeg)
+packages=(libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libopenblas-dev pkg-config ffmpeg libsqlite3-dev postgresql)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -285,11 +285,13 @@ public final class SQLiteStore: ArchiveStore {
                 WHERE state IN ('done', 'failed') AND seconds IS NOT NULL
                 """)
             let errors = try Row.fetchAll(db, sql: """
-                SELECT exit_category, error, count(*) AS n FROM files WHERE state = 'failed'
+                SELECT coalesce(exit_category, '') AS c, coalesce(error, '') AS e, count(*) AS n FROM files WHERE state = 'failed'
                 GROUP BY exit_category, error ORDER BY n DESC, error LIMIT 10
-                """).map { ArchiveStatus.ErrorCount(category: $0["exit_category"] ?? "", message: $0["error"] ?? "", count: $0["n"]) }
-            return ArchiveStatus(counts: counts, damaged: damaged,
-                                 throughput: ArchiveStatus.rate(count: span?["n"] ?? 0, first: span?["first"], last: span?["last"]),
+                """).map { ArchiveStatus.ErrorCount(category: $0["c"], message: $0["e"], count: $0["n"]) }
+            let n: Int = span?["n"] ?? 0
+            let first: Double? = span?["first"]
+            let last: Double? = span?["last"]
+            return ArchiveStatus(counts: counts, damaged: damaged, throughput: ArchiveStatus.rate(count: n, first: first, last: last),
                                  errors: errors)
         }
     }

@@ -60,9 +60,11 @@ public struct ArchiveWorker {
                 current = renewed
             }
         }
+        let folder = settings.outputFolder(for: lease.path)
+        removePartialOutputs(of: lease.path, in: folder)
         let outcome = await runOffTheCooperativePool { () -> Result<ProcessedFile, ProcessingFailure> in
             do {
-                return .success(try processor.process(file: lease.path, outputFolder: settings.outputFolder(for: lease.path)))
+                return .success(try processor.process(file: lease.path, outputFolder: folder))
             } catch let failure as ProcessingFailure {
                 return .failure(failure)
             } catch {
@@ -84,6 +86,19 @@ public struct ArchiveWorker {
         if !accepted {
             summary.refused += 1
             logger.warning("\(lease.path): result refused, the lease was lost to another worker")
+        }
+    }
+}
+
+/// Removes the temporary files (`.NAME.PID.partial`) a killed worker left while writing the
+/// outputs of `file`, before its next attempt writes them again.
+func removePartialOutputs(of file: String, in folder: String) {
+    let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+    let fm = FileManager.default
+    for dir in [folder, (folder as NSString).appendingPathComponent("\(stem).thumbs")] {
+        for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where name.hasSuffix(".partial") {
+            if dir == folder, !name.hasPrefix(".\(stem).") { continue }
+            try? fm.removeItem(atPath: (dir as NSString).appendingPathComponent(name))
         }
     }
 }

@@ -40,6 +40,8 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
+extension ArchiveSettings.Mode: ExpressibleByArgument {}
+
 extension ArchiveError {
     var isMissing: Bool { if case .notInitialised = self { true } else { false } }
 }
@@ -262,9 +264,13 @@ extension ArchiveCommand {
             try await reporting {
                 for file in files {
                     let doc = try CaptionImport.read(file)
-                    let known = FileManager.default.fileExists(atPath: doc.video)
-                        ? try ArchiveScanner.fingerprint(doc.video, known: try await s.fingerprint(of: doc.video))
-                        : FileFingerprint(path: doc.video, size: 0, mtime: try ArchiveScanner.fingerprint(file, known: nil).mtime, hash: "")
+                    // A video that is not here is recorded by name, with the JSON's mtime.
+                    let known: FileFingerprint
+                    if FileManager.default.fileExists(atPath: doc.video) {
+                        known = try ArchiveScanner.fingerprint(doc.video, known: try await s.fingerprint(of: doc.video))
+                    } else {
+                        known = FileFingerprint(path: doc.video, size: 0, mtime: try ArchiveScanner.fingerprint(file, known: nil).mtime, hash: "")
+                    }
                     try await s.importEvents(known, events: doc.events, outputs: [absolutePath(file)])
                     events += doc.events.count
                 }
