@@ -115,12 +115,12 @@ public func openStore(_ location: String, create: Bool) async throws -> any Arch
 /// The schema, as one ordered list of migrations both stores apply; `{ID}` and `{BOOL_FALSE}`
 /// are the only words that differ, and search has one migration per dialect (FTS5 vs tsvector).
 enum Schema {
-    enum Dialect { case sqlite, postgres }
+    enum Dialect: Sendable { case sqlite, postgres }
 
-    struct Migration {
+    struct Migration: Sendable {
         let version: Int
         let name: String
-        let statements: (Dialect) -> [String]
+        let statements: @Sendable (Dialect) -> [String]
     }
 
     static let migrations: [Migration] = [

@@ -188,6 +188,8 @@ public struct ArchiveStatus: Codable, Equatable, Sendable {
     }
 
     public var total: Int { counts.values.reduce(0, +) }
+    /// Done or failed.
+    public var finished: Int { count(.done) + count(.failed) }
     public func count(_ state: FileState) -> Int { counts[state] ?? 0 }
 }
 

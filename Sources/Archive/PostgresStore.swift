@@ -381,7 +381,7 @@ public final class PostgresStore: ArchiveStore {
         binds.append(words.joined(separator: " "))
         var sql = """
             SELECT f.path, e.start_s, e.end_s, ts_rank(e.caption_tsv, q)::float8 AS score,
-                   ts_headline('english', e.caption, q, 'StartSel=\(SearchHit.markStart), StopSel=\(SearchHit.markEnd), MaxWords=16, MinWords=6, HighlightAll=false') AS snippet,
+                   ts_headline('english', e.caption, q, 'StartSel=\(SearchHit.markStart), StopSel=\(SearchHit.markEnd), MaxWords=32, MinWords=15') AS snippet,
                    e.caption, e.keyframe
             FROM events e JOIN files f ON f.id = e.file_id, plainto_tsquery('english', $1) q
             WHERE e.caption_tsv @@ q

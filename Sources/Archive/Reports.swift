@@ -120,12 +120,13 @@ public enum SearchTime: Equatable, Sendable {
             return
         }
         let iso = ISO8601DateFormatter()
-        for (format, options) in [
-            (text, ISO8601DateFormatter.Options.withInternetDateTime),
+        let attempts: [(String, ISO8601DateFormatter.Options)] = [
+            (text, .withInternetDateTime),
             (text + "Z", .withInternetDateTime),
             (text + ":00Z", .withInternetDateTime),
             (text, [.withFullDate]),
-        ] {
+        ]
+        for (format, options) in attempts {
             iso.formatOptions = options
             if let d = iso.date(from: format) {
                 self = .date(d.timeIntervalSince1970)

@@ -13,6 +13,9 @@ public final class SQLiteStore: ArchiveStore {
         var config = Configuration()
         // Workers and the supervisor share the file; a writer waits for another instead of failing.
         config.busyMode = .timeout(60)
+        // WAL with synchronous=NORMAL: a commit survives any crash of the processes; a power cut
+        // may lose the last commits, which only means those files are processed again.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         do {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             pool = try DatabasePool(path: path, configuration: config)
@@ -317,7 +320,7 @@ public final class SQLiteStore: ArchiveStore {
         let match = words.map { "\"\($0)\"" }.joined(separator: " ")
         var sql = """
             SELECT f.path, e.start_s, e.end_s, -bm25(events_fts) AS score,
-                   snippet(events_fts, 0, '\(SearchHit.markStart)', '\(SearchHit.markEnd)', '…', 16) AS snippet,
+                   snippet(events_fts, 0, '\(SearchHit.markStart)', '\(SearchHit.markEnd)', '…', 32) AS snippet,
                    e.caption, e.keyframe
             FROM events_fts JOIN events e ON e.id = events_fts.rowid JOIN files f ON f.id = e.file_id
             WHERE events_fts MATCH ?

@@ -33,7 +33,7 @@ public struct ArchiveSupervisor {
         var children: [Process] = []
         let start = Date()
         let initial = try await store.status()
-        let doneAtStart = initial.count(.done) + initial.count(.failed)
+        let doneAtStart = initial.finished
         var lastReport = Date.distantPast
 
         func spawn() throws {
@@ -46,6 +46,11 @@ public struct ArchiveSupervisor {
             summary.started += 1
             logger.debug("worker \(p.processIdentifier) started")
         }
+
+        // Workers that exit with an error (not a signal) before any file finishes cannot start
+        // (a store they cannot open, a broken job): give up instead of respawning them forever.
+        var failedStarts = 0
+        var finishedAtLastFailure = -1
 
         for _ in 0..<workers { try spawn() }
         while true {
@@ -63,6 +68,15 @@ public struct ArchiveSupervisor {
                     let freed = try await store.abandon(owner: owner, maxCrashes: settings.maxCrashes)
                     let how = p.terminationReason == .uncaughtSignal ? "signal \(p.terminationStatus)" : "status \(p.terminationStatus)"
                     logger.warning("worker \(p.processIdentifier) died (\(how)); \(freed) file\(freed == 1 ? "" : "s") handed back")
+                    if p.terminationReason == .exit {
+                        let finished = try await store.status().finished
+                        failedStarts = finished == finishedAtLastFailure ? failedStarts + 1 : 1
+                        finishedAtLastFailure = finished
+                        if failedStarts >= 3 * workers {
+                            children.forEach { $0.terminate() }
+                            throw ArchiveError.database("\(store.location): workers keep exiting with errors (status \(p.terminationStatus)) without finishing a file; see their messages above")
+                        }
+                    }
                 }
             }
             let status = try await store.status()
@@ -70,7 +84,7 @@ public struct ArchiveSupervisor {
                 while children.count < workers { try spawn() }
             }
             if Date().timeIntervalSince(lastReport) >= 1 || children.isEmpty {
-                progress(ArchiveProgress(status: status, finishedThisRun: status.count(.done) + status.count(.failed) - doneAtStart,
+                progress(ArchiveProgress(status: status, finishedThisRun: status.finished - doneAtStart,
                                          elapsed: Date().timeIntervalSince(start)))
                 lastReport = Date()
             }
@@ -92,7 +106,7 @@ public struct ArchiveProgress: Equatable, Sendable {
     public var rate: Double? { finishedThisRun > 0 && elapsed > 0 ? Double(finishedThisRun) / elapsed : nil }
 
     public var line: String {
-        let finished = status.count(.done) + status.count(.failed)
+        let finished = status.finished
         var text = "archive: \(finished)/\(status.total) finished (\(status.count(.done)) done, \(status.count(.failed)) failed, \(status.count(.running)) running)"
         if let rate {
             let left = status.count(.pending) + status.count(.running)

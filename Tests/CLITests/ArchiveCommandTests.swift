@@ -93,7 +93,7 @@ func startDensecap(_ arguments: [String], log: String) throws -> Process {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: densecapBinary)
     p.arguments = arguments
-    FileManager.default.createFile(atPath: log, contents: nil)
+    _ = FileManager.default.createFile(atPath: log, contents: nil)
     p.standardOutput = FileHandle(forWritingAtPath: log)
     p.standardError = FileHandle(forWritingAtPath: log)
     p.standardInput = FileHandle.nullDevice
