@@ -60,7 +60,10 @@ extension ArchiveCommand {
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create an archive and record its job.",
-            discussion: "Flags after -- are the job's own, as `densecap segment` takes them (e.g. -- --still --gate --thumbnails).")
+            discussion: """
+                Flags after -- are the job's own, as `densecap segment` (--mode segment) or `densecap caption` \
+                (--mode caption; --model is required) take them, e.g. -- --still --gate --thumbnails.
+                """)
 
         @OptionGroup var store: StoreOptions
         @Option(name: .shortAndLong, help: "Output root: outputs of /a/b/x.mp4 go to ROOT/a/b/x.events.json.")
@@ -77,10 +80,7 @@ extension ArchiveCommand {
         func validate() throws {
             guard maxCrashes >= 1 else { throw ValidationError("--max-crashes must be at least 1") }
             guard lease >= 1 else { throw ValidationError("--lease must be at least 1 second") }
-            if mode == .caption {
-                throw ValidationError("--mode caption is not available in archives yet (the caption job is being moved into a library); use --mode segment")
-            }
-            try SegmentArchiveProcessor.validate(jobArguments)
+            try validateArchiveJob(mode, jobArguments)
         }
 
         func run() async throws {
@@ -167,7 +167,7 @@ extension ArchiveCommand {
             let logger = global.makeLogger(label: "densecap.archive.worker")
             let s = try await store.open()
             let settings = try await store.settings(s)
-            let processor = SegmentArchiveProcessor(arguments: settings.jobArguments, logger: logger)
+            let processor = try await reportingErrors { try await makeArchiveProcessor(settings, logger: logger) }
             let summary = try await reporting { try await ArchiveWorker(store: s, settings: settings, logger: logger).run(processor) }
             logger.debug("worker: \(summary.done) done, \(summary.failed) failed, \(summary.refused) refused")
             try await s.close()

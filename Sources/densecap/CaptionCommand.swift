@@ -108,7 +108,7 @@ struct Caption: AsyncParsableCommand {
     }
 
     /// Everything that changes the outputs, recorded in them and compared on reruns.
-    private func settings(model: String) -> [(String, String)] {
+    func settings(model: String) -> [(String, String)] {
         [("model", model), ("fps", fps), ("detector_fps", detectorFps), ("width", String(width)),
          ("frames_per_event", framesPerEvent.map(String.init) ?? ""), ("prompt", prompt),
          ("max_new_tokens", String(maxNewTokens)), ("temperature", String(temperature)), ("seed", String(seed)),
@@ -116,7 +116,7 @@ struct Caption: AsyncParsableCommand {
          ("start", range.start ?? ""), ("end", range.end ?? "")]
     }
 
-    private func captionSettings(model: NVILAModel) -> CaptionSettings {
+    func captionSettings(model: NVILAModel) -> CaptionSettings {
         var s = CaptionSettings()
         s.modelRate = Rational(parsing: fps)!
         s.detectorRate = Rational(parsing: detectorFps)!
@@ -156,8 +156,8 @@ struct Caption: AsyncParsableCommand {
                     logger.info("\(file): already done in \(outputFolder); --force redoes it")
                     continue
                 }
-                let damaged = try caption(file, into: outputFolder, pipeline: pipeline, directory: directory, formats: formats,
-                                          recorded: recorded, logger: logger)
+                let (damaged, _) = try caption(file, into: outputFolder, pipeline: pipeline, directory: directory, formats: formats,
+                                               recorded: recorded, logger: logger)
                 status = max(status, damaged ? .partial : .success)
             } catch let error as VideoError {
                 Console.error(error.description)
@@ -176,11 +176,12 @@ struct Caption: AsyncParsableCommand {
         if status != .success { throw status.exitCode }
     }
 
-    /// One input, both passes and the outputs. - Returns: whether the input was damaged.
-    private func caption(
+    /// One input, both passes and the outputs. - Returns: whether the input was damaged, and the
+    /// files written (the JSON last).
+    func caption(
         _ file: String, into folder: String, pipeline: CaptionPipeline, directory: String, formats: [CaptionFormat],
         recorded: [(String, String)], logger: Logger
-    ) throws -> Bool {
+    ) throws -> (damaged: Bool, written: [String]) {
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
@@ -232,9 +233,9 @@ struct Caption: AsyncParsableCommand {
         if formats.contains(.html) {
             document.thumbnails = try keyframeThumbnails(file, events: events, width: thumbnailWidth, threads: decodeThreads, logger: logger)
         }
-        try writeOutputs(document, file: file, into: folder, formats: formats, logger: logger)
+        let written = try writeOutputs(document, file: file, into: folder, formats: formats, logger: logger)
         if !keepCache { try? FileManager.default.removeItem(atPath: cacheFolder) }
-        return warnAboutDamage(file, report: run.report)
+        return (warnAboutDamage(file, report: run.report), written)
     }
 
     /// Size and modification time: a changed file at the same path does not reuse a cache.

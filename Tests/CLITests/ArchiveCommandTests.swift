@@ -104,7 +104,7 @@ func startDensecap(_ arguments: [String], log: String) throws -> Process {
 @Suite(.serialized) struct ArchiveCommandTests {
     @Test func killedWorkersLoseNothingAndFinishNothingTwice() async throws {
         let root = temporaryFolder("archive-kill")
-        let files = try archiveBatch(root + "/in", count: 52, seconds: 20)
+        let files = try archiveBatch(root + "/in", count: 52, seconds: 4)
         #expect(files.count >= 50)
         for name in ["calm", "killed"] {
             // Crashes are not bounded here: only kills at random moments, which must change nothing.
@@ -124,8 +124,8 @@ func startDensecap(_ arguments: [String], log: String) throws -> Process {
         while kills < 10, runs < 5 {
             runs += 1
             let run = try startDensecap(["archive", "run", "--store", "\(root)/killed", "--workers", "2"], log: "\(root)/killed-\(runs).log")
-            while run.isRunning {
-                try await Task.sleep(for: .milliseconds(Int.random(in: 100...500, using: &rng)))
+            while run.isRunning, kills < 10 {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 200...800, using: &rng)))
                 let workers = children(of: run.processIdentifier)
                 guard !workers.isEmpty, run.isRunning else { continue }
                 kill(workers[Int.random(in: 0..<workers.count, using: &rng)], SIGKILL)
@@ -229,7 +229,7 @@ func startDensecap(_ arguments: [String], log: String) throws -> Process {
     }
 
     static let captionJSON = """
-        {"schema": "densecap.events/1", "video": {"path": "yard.mp4"}, "events": [
+        {"schema": "densecap.events/1", "video": {"path": "ROOT/yard.mp4"}, "events": [
           {"index": 0, "start": 0, "end": 12.5, "start_exact": "0", "end_exact": "25/2", "kind": "start",
            "caption": "An empty yard at dawn.", "thumbnail": "yard.thumbs/event_0001.png"},
           {"index": 1, "start": 12.5, "end": 40, "start_exact": "25/2", "end_exact": "40", "kind": "motion",
@@ -244,7 +244,7 @@ func startDensecap(_ arguments: [String], log: String) throws -> Process {
         if TestPostgres.unavailableReason == nil { stores.append(try await TestPostgres.freshDatabase("searchcli")) }
         let root = temporaryFolder("archive-search-in")
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        try Self.captionJSON.write(toFile: root + "/yard.events.json", atomically: true, encoding: .utf8)
+        try Self.captionJSON.replacingOccurrences(of: "ROOT", with: root).write(toFile: root + "/yard.events.json", atomically: true, encoding: .utf8)
         for store in stores {
             let imported = try densecap(["archive", "import", "--store", store, root + "/yard.events.json"])
             #expect(imported.stdout == "imported 3 events from 1 file\n", "\(imported.stderr)")
