@@ -34,8 +34,8 @@ public struct ArchiveSettings: Codable, Equatable, Sendable {
     /// The folder that receives the outputs of `file` (its absolute folder mirrored under the root,
     /// so two `clip.mp4` in different folders never share outputs).
     public func outputFolder(for file: String) -> String {
-        let folder = (file as NSString).deletingLastPathComponent
-        return (outputRoot as NSString).appendingPathComponent(folder)
+        let folder = (file as NSString).deletingLastPathComponent.drop { $0 == "/" }
+        return (outputRoot as NSString).appendingPathComponent(String(folder))
     }
 }
 
@@ -185,6 +185,13 @@ public struct ArchiveStatus: Codable, Equatable, Sendable {
         public var category: String
         public var message: String
         public var count: Int
+    }
+
+    public init(counts: [FileState: Int], damaged: Int, throughput: Double?, errors: [ErrorCount]) {
+        self.counts = counts
+        self.damaged = damaged
+        self.throughput = throughput
+        self.errors = errors
     }
 
     public var total: Int { counts.values.reduce(0, +) }

@@ -33,7 +33,16 @@ public enum ArchiveScanner {
         return Array(Set(out)).sorted()
     }
 
-    static func absolute(_ path: String) -> String {
+    /// `archive add`: registers the files under `paths`, hashing only new or changed ones.
+    public static func add(_ paths: [String], recursive: Bool, glob: String?, to store: any ArchiveStore) async throws -> RegisterSummary {
+        var prints: [FileFingerprint] = []
+        for f in try files(paths, recursive: recursive, glob: glob) {
+            prints.append(try fingerprint(f, known: try await store.fingerprint(of: f)))
+        }
+        return try await store.register(prints)
+    }
+
+    public static func absolute(_ path: String) -> String {
         let full = path.hasPrefix("/") ? path : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path)
         return (full as NSString).standardizingPath
     }
@@ -67,6 +76,24 @@ public enum CaptionImport {
         /// The video the captions describe (`video.path`, made absolute against the JSON's folder).
         public var video: String
         public var events: [ArchivedEvent]
+    }
+
+    /// `archive import`: stores the events of each JSON file under its video (recorded by name, with
+    /// the JSON's mtime, when the video is not here). Returns how many events were stored.
+    public static func importFiles(_ jsonPaths: [String], into store: any ArchiveStore) async throws -> Int {
+        var events = 0
+        for path in jsonPaths {
+            let doc = try read(path)
+            let video: FileFingerprint
+            if FileManager.default.fileExists(atPath: doc.video) {
+                video = try ArchiveScanner.fingerprint(doc.video, known: try await store.fingerprint(of: doc.video))
+            } else {
+                video = FileFingerprint(path: doc.video, size: 0, mtime: try ArchiveScanner.fingerprint(path, known: nil).mtime, hash: "")
+            }
+            try await store.importEvents(video, events: doc.events, outputs: [ArchiveScanner.absolute(path)])
+            events += doc.events.count
+        }
+        return events
     }
 
     public static func read(_ jsonPath: String) throws -> Document {

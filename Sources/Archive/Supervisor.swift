@@ -103,6 +103,12 @@ public struct ArchiveProgress: Equatable, Sendable {
     public var finishedThisRun: Int
     public var elapsed: Double
 
+    public init(status: ArchiveStatus, finishedThisRun: Int, elapsed: Double) {
+        self.status = status
+        self.finishedThisRun = finishedThisRun
+        self.elapsed = elapsed
+    }
+
     public var rate: Double? { finishedThisRun > 0 && elapsed > 0 ? Double(finishedThisRun) / elapsed : nil }
 
     public var line: String {

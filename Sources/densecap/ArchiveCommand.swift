@@ -108,12 +108,7 @@ extension ArchiveCommand {
         func run() async throws {
             let s = try await store.open()
             _ = try await store.settings(s)
-            let summary = try await reporting {
-                let files = try ArchiveScanner.files(paths, recursive: recursive, glob: glob)
-                var prints: [FileFingerprint] = []
-                for f in files { prints.append(try ArchiveScanner.fingerprint(f, known: try await s.fingerprint(of: f))) }
-                return try await s.register(prints)
-            }
+            let summary = try await reporting { try await ArchiveScanner.add(paths, recursive: recursive, glob: glob, to: s) }
             Console.stdout("added \(summary.added), changed \(summary.changed), unchanged \(summary.unchanged)\n")
             try await s.close()
         }
@@ -260,21 +255,7 @@ extension ArchiveCommand {
 
         func run() async throws {
             let s = try await store.open(create: true)
-            var events = 0
-            try await reporting {
-                for file in files {
-                    let doc = try CaptionImport.read(file)
-                    // A video that is not here is recorded by name, with the JSON's mtime.
-                    let known: FileFingerprint
-                    if FileManager.default.fileExists(atPath: doc.video) {
-                        known = try ArchiveScanner.fingerprint(doc.video, known: try await s.fingerprint(of: doc.video))
-                    } else {
-                        known = FileFingerprint(path: doc.video, size: 0, mtime: try ArchiveScanner.fingerprint(file, known: nil).mtime, hash: "")
-                    }
-                    try await s.importEvents(known, events: doc.events, outputs: [absolutePath(file)])
-                    events += doc.events.count
-                }
-            }
+            let events = try await reporting { try await CaptionImport.importFiles(files, into: s) }
             Console.stdout("imported \(events) events from \(files.count) file\(files.count == 1 ? "" : "s")\n")
             try await s.close()
         }
@@ -336,10 +317,7 @@ struct Search: AsyncParsableCommand {
     }
 }
 
-private func absolutePath(_ path: String) -> String {
-    let full = path.hasPrefix("/") ? path : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path)
-    return (full as NSString).standardizingPath
-}
+private func absolutePath(_ path: String) -> String { ArchiveScanner.absolute(path) }
 
 /// This binary's path, for the worker processes.
 private func executablePath() -> String {

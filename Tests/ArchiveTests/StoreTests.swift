@@ -267,3 +267,20 @@ struct TestFailure: Error, CustomStringConvertible {
         #expect(SearchTime(parsing: "yesterday") == nil)
     }
 }
+
+@Suite struct SettingsTests {
+    @Test func outputsMirrorTheInputFolderUnderTheRoot() {
+        let s = ArchiveSettings(outputRoot: "/out")
+        #expect(s.outputFolder(for: "/cams/a/x.mp4") == "/out/cams/a")
+        #expect(s.outputFolder(for: "/x.mp4") == "/out")
+        #expect(s.outputFolder(for: "/cams/b/x.mp4") != s.outputFolder(for: "/cams/a/x.mp4"))
+    }
+
+    @Test func progressLineSaysDoneFailedRateAndETA() {
+        let status = ArchiveStatus(counts: [.done: 30, .failed: 2, .pending: 60, .running: 4], damaged: 0, throughput: nil, errors: [])
+        let p = ArchiveProgress(status: status, finishedThisRun: 32, elapsed: 16)
+        #expect(p.line == "archive: 32/96 finished (30 done, 2 failed, 4 running), 2.00 files/s, ETA 0:32")
+        #expect(ArchiveProgress(status: status, finishedThisRun: 0, elapsed: 5).line == "archive: 32/96 finished (30 done, 2 failed, 4 running)")
+        #expect(ArchiveProgress.duration(3725) == "1:02:05")
+    }
+}
