@@ -70,6 +70,7 @@ public enum TestPostgres {
         atexit {
             guard let data = TestPostgres.dataFolder, let bin = TestPostgres.postgresBin() else { return }
             _ = try? TestPostgres.shell(TestPostgres.runAs + ["\(bin)/pg_ctl", "-D", data, "-m", "immediate", "stop"])
+            try? FileManager.default.removeItem(atPath: (data as NSString).deletingLastPathComponent)
         }
         return "postgres://postgres@127.0.0.1:\(port)/postgres"
     }
@@ -97,20 +98,28 @@ public enum TestPostgres {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
+    /// Runs a command, its output to a file, and waits for it with `waitpid` (posix_spawn, not
+    /// Foundation's Process, whose exit detection waits for the server pg_ctl leaves running).
     @discardableResult
     static func shell(_ arguments: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: arguments[0])
-        p.arguments = Array(arguments.dropFirst())
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard p.terminationStatus == 0 else {
+        let log = NSTemporaryDirectory() + "densecap-pg-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
+        guard rc == 0 else { throw Unavailable(description: "PostgreSQL test server: cannot run \(arguments[0]): \(String(cString: strerror(rc)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        // Exited (low 7 bits 0) with status 0.
+        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
             throw Unavailable(description: "PostgreSQL test server: \(arguments.joined(separator: " ")) failed: \(text.suffix(500))")
         }
         return text
