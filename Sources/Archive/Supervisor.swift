@@ -79,11 +79,18 @@ public struct ArchiveSupervisor {
                     }
                 }
             }
+            // The store is read once a second (and when a worker ended), not on every look at the
+            // children: on a busy machine the supervisor's queries would take the workers' time.
+            let due = Date().timeIntervalSince(lastReport) >= 1
+            guard due || !exited.isEmpty || children.isEmpty else {
+                try await Task.sleep(for: .milliseconds(100))
+                continue
+            }
             let status = try await store.status()
             if !exited.isEmpty, status.count(.pending) > 0 {
                 while children.count < workers { try spawn() }
             }
-            if Date().timeIntervalSince(lastReport) >= 1 || children.isEmpty {
+            if due || children.isEmpty {
                 progress(ArchiveProgress(status: status, finishedThisRun: status.finished - doneAtStart,
                                          elapsed: Date().timeIntervalSince(start)))
                 lastReport = Date()
