@@ -37,8 +37,9 @@ public struct ArchiveWorker {
             case .finished:
                 return summary
             case .wait(let seconds):
-                // Another worker holds the rest; its lease may expire (it died), so look again.
-                try await Task.sleep(for: .seconds(min(seconds, max(0.05, settings.leaseSeconds / 4))))
+                // Another worker holds the rest; it may finish (then this one is done too) or die
+                // (its lease expires), so look again soon.
+                try await Task.sleep(for: .seconds(min(seconds, 0.5)))
             case .claimed(let lease):
                 try await process(lease, processor, &summary)
             }
