@@ -128,7 +128,7 @@ fi
 
 field() { python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])[sys.argv[2]], 2))' "$1" "$2"; }
 rate() { echo "scale=2; $FILES / $1" | bc -l; }
-overhead=$(echo "scale=1; ($t1 / $tp - 1) * 100" | bc -l)
+overhead=$(printf %.1f "$(echo "scale=6; ($t1 / $tp - 1) * 100" | bc -l)")
 {
     echo "UTC $(date -u +%Y-%m-%dT%H:%M), densecap $(cd "$REPO" && git rev-parse --short HEAD) ($DENSECAP_ORIGIN), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
