@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -84,11 +86,22 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // Archives: the job store (SQLite embedded, PostgreSQL shared), leases, search over captions.
+        // Knows no stage: a processor the caller supplies turns one file into events and outputs.
+        .target(
+            name: "Archive",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "densecap",
             dependencies: [
                 "VideoIO", "FrameSampler", "TemporalCompress", "Engine", "DenseCore", "EventSegmenter", "CaptionWriters",
-                "Jobs", "ModelHub", "NIAH",
+                "Jobs", "ModelHub", "NIAH", "Archive",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -116,7 +129,7 @@ let package = Package(
             name: "NIAHTests",
             dependencies: ["NIAH", "Engine", "VideoIO", "DenseCore", "TestClips", .product(name: "Logging", package: "swift-log")],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips", "TestHubServer"]),
+        .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips", "TestHubServer", "Archive", "TestPostgres"]),
         // A Hub on loopback inside the test process (SwiftNIO's HTTP/1 server directly, so a test
         // can drop a connection mid-body); shared by ModelHubTests and CLITests.
         .target(
@@ -128,6 +141,13 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/TestHubServer"
+        ),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "TestPostgres"]),
+        // A real PostgreSQL server for the archive tests (scripts/test.sh's, or one started here).
+        .target(
+            name: "TestPostgres",
+            dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestPostgres"
         ),
         .testTarget(
             name: "ModelHubTests",

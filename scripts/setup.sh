@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what densecap builds and tests with on Debian 12, only what is missing:
 # FFmpeg's libraries and CLI (tests make their clips with it; DejaVu for their clock overlay and
-# the needle-in-a-haystack heatmap), OpenBLAS, Cairo, pkg-config.
+# the needle-in-a-haystack heatmap), OpenBLAS, Cairo, pkg-config, SQLite (the archive's embedded
+# store) and PostgreSQL (the archive tests start a server of their own).
 # Swift itself must be on PATH or in /opt/swift (Debian 12 does not package it).
 set -euo pipefail
 
-packages=(libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libopenblas-dev libcairo2-dev fonts-dejavu-core pkg-config ffmpeg)
+packages=(libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libopenblas-dev libcairo2-dev fonts-dejavu-core pkg-config ffmpeg
+          libsqlite3-dev postgresql)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,7 +7,7 @@ import TemporalCompress
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the engine: language-model prefill/decode speed, the vision tower, the BLAS GEMM peak, image resizing.",
-        subcommands: [BenchLLM.self, BenchVision.self, BenchGEMM.self, BenchResize.self])
+        subcommands: [BenchLLM.self, BenchVision.self, BenchGEMM.self, BenchResize.self, BenchSearch.self])
 }
 
 /// Results are JSON on stdout, so scripts can put them side by side with the peers'.

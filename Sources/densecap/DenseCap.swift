@@ -30,7 +30,8 @@ struct DenseCap: AsyncParsableCommand {
             processed and the most severe code is returned.
             """,
         version: densecapVersion,
-        subcommands: [Caption.self, Probe.self, Frames.self, Segment.self, Describe.self, Ask.self, Evaluate.self, NeedleInAHaystack.self, Generate.self, Bench.self, Models.self, Doctor.self]
+        subcommands: [Caption.self, Probe.self, Frames.self, Segment.self, ArchiveCommand.self, Search.self, Describe.self, Ask.self,
+                      Evaluate.self, NeedleInAHaystack.self, Generate.self, Bench.self, Models.self, Doctor.self]
     )
 }
 
