@@ -90,12 +90,15 @@ struct TestFailure: Error, CustomStringConvertible {
         guard try available(kind) else { return }
         let store = try await kind.open("fence")
         _ = try await store.register([fingerprint("/v/a.mp4")])
-        let first = try claimed(try await store.claim(owner: "w1", leaseSeconds: 0.3, maxCrashes: 3))
+        // A long lease first, so that a loaded machine cannot let it expire before the check.
+        var first = try claimed(try await store.claim(owner: "w1", leaseSeconds: 60, maxCrashes: 3))
         // The lease is live: nothing else to claim, a wait instead.
         guard case .wait = try await store.claim(owner: "w2", leaseSeconds: 60, maxCrashes: 3) else {
             Issue.record("a live lease was reclaimed")
             return
         }
+        // Then a short one, left to expire.
+        first = try #require(try await store.renew(first, leaseSeconds: 0.3))
         try await Task.sleep(for: .milliseconds(600))
         #expect(try await store.renew(first, leaseSeconds: 0.3) != nil)  // expired, but nobody took it yet
         try await Task.sleep(for: .milliseconds(600))
