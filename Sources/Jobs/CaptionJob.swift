@@ -192,7 +192,7 @@ public final class CaptionJob {
                     let batch = Array(grid[start..<min(grid.count, start + step)])
                     try frames.ensure(batch)
                     for t in batch {
-                        let f = try frames.frame(at: t)
+                        let f = try frames.embedding(at: t)
                         // Grid times that land on one decoded frame give one embedding.
                         if let last, f.time <= last { continue }
                         last = f.time
@@ -210,8 +210,7 @@ public final class CaptionJob {
                     let g = inside(e)
                     extra += try probe.boundaries(count: g.count, start: e.start, end: e.end) { k in
                         try frames.ensure([g[k]])
-                        let f = try frames.frame(at: g[k])
-                        return (f.time, f.embedding)
+                        return try frames.embedding(at: g[k])
                     }
                     progress(0.2 + 0.1 * Double(i + 1) / Double(base.count), "probing \(i + 1)/\(base.count) events")
                 }
@@ -286,11 +285,19 @@ final class ModelFrames {
 
     /// The cached frame for a grid time (after `ensure`).
     func frame(at time: MediaTime) throws -> CachedFrame {
-        guard let f = try cache.frame(at: time) else {
-            throw JobError.state(path: cache.path, reason: "no decoded frame at or after \(time.secondsString) s")
-        }
         reads += 1
-        return f
+        return try found(try cache.frame(at: time), time)
+    }
+
+    /// The decoded time and embedding for a grid time (after `ensure`), without its tokens.
+    func embedding(at time: MediaTime) throws -> (time: MediaTime, embedding: [Float]) {
+        reads += 1
+        return try found(try cache.embedding(at: time), time)
+    }
+
+    private func found<T>(_ value: T?, _ time: MediaTime) throws -> T {
+        guard let value else { throw JobError.state(path: cache.path, reason: "no decoded frame at or after \(time.secondsString) s") }
+        return value
     }
 }
 

@@ -111,18 +111,30 @@ public final class FrameCache {
 
     /// The frame cached for grid time `requested`, or nil.
     public func frame(at requested: MediaTime) throws -> CachedFrame? {
+        guard let (time, floats) = try read(requested, floats: embeddingWidth + tokenShape.reduce(1, *)) else { return nil }
+        return CachedFrame(requested: requested, time: time, embedding: Array(floats[..<embeddingWidth]),
+                           tokens: Tensor(shape: tokenShape, scalars: Array(floats[embeddingWidth...])))
+    }
+
+    /// The decoded time and embedding cached for grid time `requested`, or nil; reads the
+    /// record's first `16 + 4·C` bytes only, not its tokens (what semantic boundaries need).
+    public func embedding(at requested: MediaTime) throws -> (time: MediaTime, embedding: [Float])? {
+        try read(requested, floats: embeddingWidth)
+    }
+
+    /// The decoded time and the first `floats` values of a record.
+    private func read(_ requested: MediaTime, floats count: Int) throws -> (MediaTime, [Float])? {
         guard let r = index[requested] else { return nil }
+        let length = 16 + 4 * count
         do {
             try handle.seek(toOffset: UInt64(headerLength + r * recordLength + 16))
-            guard let data = try handle.read(upToCount: recordLength - 16), data.count == recordLength - 16 else {
+            guard let data = try handle.read(upToCount: length), data.count == length else {
                 throw JobError.state(path: path, reason: "record \(r) is short")
             }
             let (num, den) = data.withUnsafeBytes { ($0.loadUnaligned(as: Int64.self), $0.loadUnaligned(fromByteOffset: 8, as: Int64.self)) }
             guard den > 0 else { throw JobError.state(path: path, reason: "record \(r) has a bad time") }
             let floats = data.dropFirst(16).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            return CachedFrame(requested: requested, time: MediaTime(value: Int64(littleEndian: num), timescale: Int64(littleEndian: den)),
-                               embedding: Array(floats[..<embeddingWidth]),
-                               tokens: Tensor(shape: tokenShape, scalars: Array(floats[embeddingWidth...])))
+            return (MediaTime(value: Int64(littleEndian: num), timescale: Int64(littleEndian: den)), floats)
         } catch let error as JobError {
             throw error
         } catch {

@@ -235,6 +235,8 @@ import VideoIO
         let reopened = try FrameCache(path: path, key: "a", embeddingWidth: 2, tokenShape: [2, 3])
         #expect(reopened.count == 1)
         #expect(try reopened.frame(at: t(1)) == frame(1, [7, 8]))
+        let embedded = try #require(try reopened.embedding(at: t(1)))
+        #expect(embedded.time == frame(1, [7, 8]).time && embedded.embedding == [7, 8])
         try reopened.append(frame(2, [9, 10]))
         #expect(try reopened.frame(at: t(2)) == frame(2, [9, 10]))
         let other = try FrameCache(path: path, key: "b", embeddingWidth: 2, tokenShape: [2, 3])
