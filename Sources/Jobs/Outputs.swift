@@ -54,7 +54,7 @@ func writeOutputs(_ document: CaptionDocument, file: String, into folder: String
 }
 
 /// `CaptionWriters.writeAtomically`, failing as an output error of the exit-code table.
-func writeOutput(_ data: Data, to path: String) throws {
+public func writeOutput(_ data: Data, to path: String) throws {
     do {
         try writeAtomically(data, to: path)
     } catch let error as WriterError {

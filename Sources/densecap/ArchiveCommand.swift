@@ -1,6 +1,7 @@
 import Archive
 import ArgumentParser
 import Foundation
+import Jobs
 import Logging
 
 struct ArchiveCommand: AsyncParsableCommand {
@@ -328,7 +329,7 @@ private func executablePath() -> String {
 private func emit(_ text: String, to path: String?) throws {
     guard let path else { Console.stdout(text); return }
     do {
-        try writeAtomically(Data(text.utf8), to: path)
+        try writeOutput(Data(text.utf8), to: path)
     } catch {
         Console.error("\(path): cannot write: \(describe(error))")
         throw Status.cannotCreate.exitCode

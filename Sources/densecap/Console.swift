@@ -85,16 +85,6 @@ final class ProgressBar {
     private func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
 }
 
-/// Writes `data` to `path` through a temporary file and a rename (`CaptionWriters.writeAtomically`),
-/// reporting failure as an output error of the CLI's exit-code table.
-func writeAtomically(_ data: Data, to path: String) throws {
-    do {
-        try CaptionWriters.writeAtomically(data, to: path)
-    } catch let error as WriterError {
-        throw VideoError(.output, path: error.path, reason: error.reason)
-    }
-}
-
 /// A short message for a Foundation error (its underlying POSIX reason when there is one).
 func describe(_ error: Error) -> String { posixReason(error) }
 

@@ -132,7 +132,7 @@ struct Frames: ParsableCommand {
                 name = nil
             } else {
                 name = "frame_\(zeroPad(sample.index, 6))_\(zeroPad(Int(sample.time.milliseconds / 1000), 6)).\(zeroPad(Int(sample.time.milliseconds % 1000), 3)).png"
-                try writeAtomically(Data(try png.encode(image)), to: (folder as NSString).appendingPathComponent(name!))
+                try writeOutput(Data(try png.encode(image)), to: (folder as NSString).appendingPathComponent(name!))
             }
             entries.append(FrameIndex.Entry(sample: sample, file: name, timeBase: reader.info.timeBase, width: image.width, height: image.height))
             progress.update(sampler.progress, detail: "\(entries.count) frames")
@@ -143,7 +143,7 @@ struct Frames: ParsableCommand {
         let index = FrameIndex(source: ProbeReport(info: reader.info, scan: nil), settings: settings, frames: entries,
                                decode: .init(report: report, seeks: sampler.seekCount), complete: true)
         if !toStdout {
-            try writeAtomically(try index.encoded(), to: indexPath)
+            try writeOutput(try index.encoded(), to: indexPath)
             removeStaleFrames(in: folder, keeping: Set(entries.compactMap(\.file)))
         }
         logger.info("\(file): \(entries.count) frames → \(toStdout ? "stdout" : folder)")

@@ -2,6 +2,7 @@ import ArgumentParser
 import DenseCore
 import Engine
 import Foundation
+import Jobs
 import NIAH
 
 struct NeedleInAHaystack: AsyncParsableCommand {
@@ -207,7 +208,7 @@ struct MakeHaystack: AsyncParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let json = try encoder.encode(recipe) + Data("\n".utf8)
-            try writeAtomically(json, to: out + ".recipe.json")
+            try writeOutput(json, to: out + ".recipe.json")
             Console.stdout(String(decoding: json, as: UTF8.self))
             logger.info("\(out): \(recipe.scenes.count) scenes, \(duration) s")
         }
