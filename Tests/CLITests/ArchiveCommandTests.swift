@@ -77,6 +77,32 @@ func children(of pid: Int32) -> [Int32] {
     }
 }
 
+/// Worker processes of the supervisor `parent` that are alive now: those its `--verbose` log says
+/// it started, and its children in /proc. Sorted, so a seeded choice among them repeats.
+func liveWorkers(log: String, parent: Int32) -> [Int32] {
+    let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+    var pids = Set(children(of: parent))
+    for line in text.split(separator: "\n") {
+        guard let range = line.range(of: "worker "), line.hasSuffix(" started") else { continue }
+        if let pid = Int32(line[range.upperBound...].dropLast(" started".count)) { pids.insert(pid) }
+    }
+    return pids.filter { $0 != parent && kill($0, 0) == 0 && !isZombie($0) && isWorker($0) }.sorted()
+}
+
+/// Whether `pid` runs `archive worker` (true where /proc cannot say): a pid the log named is not
+/// killed if it was reused by another process.
+func isWorker(_ pid: Int32) -> Bool {
+    guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { return true }
+    return String(decoding: data, as: UTF8.self).split(separator: "\0").contains("worker")
+}
+
+/// Whether `pid` has exited and waits to be reaped (where /proc shows it).
+func isZombie(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")") else { return false }
+    return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+}
+
 /// A small deterministic generator (SplitMix64), so the kill moments repeat from a seed.
 struct SeededGenerator: RandomNumberGenerator {
     var state: UInt64
@@ -123,13 +149,15 @@ func startDensecap(_ arguments: [String], log: String) throws -> Process {
         var runs = 0
         while kills < 10, runs < 5 {
             runs += 1
-            let run = try startDensecap(["archive", "run", "--store", "\(root)/killed", "--workers", "2"], log: "\(root)/killed-\(runs).log")
+            let logPath = "\(root)/killed-\(runs).log"
+            let run = try startDensecap(["archive", "run", "--verbose", "--store", "\(root)/killed", "--workers", "2"], log: logPath)
             while run.isRunning, kills < 10 {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 200...800, using: &rng)))
-                let workers = children(of: run.processIdentifier)
+                // The supervisor names each worker it starts; /proc is a second source (some
+                // sandboxes show another pid namespace there, or none).
+                let workers = liveWorkers(log: logPath, parent: run.processIdentifier)
                 guard !workers.isEmpty, run.isRunning else { continue }
-                kill(workers[Int.random(in: 0..<workers.count, using: &rng)], SIGKILL)
-                kills += 1
+                if kill(workers[Int.random(in: 0..<workers.count, using: &rng)], SIGKILL) == 0 { kills += 1 }
             }
             run.waitUntilExit()
             #expect(run.terminationStatus == 0, "\((try? String(contentsOfFile: "\(root)/killed-\(runs).log", encoding: .utf8)) ?? "")")
