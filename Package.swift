@@ -51,9 +51,12 @@ let package = Package(
         ),
         // NVILA's scale-then-compress: Pillow-exact resizes, tile plans and the feature-map ops.
         .target(name: "TemporalCompress", dependencies: ["DenseCore"], exclude: ["README.md"]),
+        // The seam between the jobs and a vision-language model: requests (media with times, prompt,
+        // sampling) and answers with usage. The native engine and the remote client implement it.
+        .target(name: "ModelAPI", dependencies: ["DenseCore"]),
         .target(
             name: "Engine",
-            dependencies: ["COpenBLAS", "DenseCore", "TemporalCompress", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["COpenBLAS", "DenseCore", "TemporalCompress", "ModelAPI", .product(name: "Logging", package: "swift-log")]
         ),
         // Boundary detection on small frames and embeddings; knows nothing of FFmpeg or the model.
         .target(name: "EventSegmenter", dependencies: ["DenseCore", "CKernels"]),
@@ -63,7 +66,7 @@ let package = Package(
         // only parses flags, calls a job and prints.
         .target(
             name: "Jobs",
-            dependencies: ["DenseCore", "VideoIO", "FrameSampler", "Engine", "EventSegmenter", "CaptionWriters",
+            dependencies: ["DenseCore", "VideoIO", "FrameSampler", "Engine", "ModelAPI", "EventSegmenter", "CaptionWriters",
                            .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "Logging", package: "swift-log")]
         ),
@@ -101,7 +104,7 @@ let package = Package(
             name: "densecap",
             dependencies: [
                 "VideoIO", "FrameSampler", "TemporalCompress", "Engine", "DenseCore", "EventSegmenter", "CaptionWriters",
-                "Jobs", "ModelHub", "NIAH", "Archive",
+                "Jobs", "ModelHub", "NIAH", "Archive", "ModelAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
