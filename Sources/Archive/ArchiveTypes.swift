@@ -162,7 +162,7 @@ public struct ProcessingFailure: Error, Equatable, Sendable, CustomStringConvert
 /// Turns one file into events and outputs. Implementations throw `ProcessingFailure` for a file
 /// that cannot be processed; any other error is treated the same way with category `failure`.
 public protocol ArchiveProcessor: Sendable {
-    func process(file: String, outputFolder: String) throws -> ProcessedFile
+    func process(file: String, outputFolder: String) async throws -> ProcessedFile
 }
 
 public struct RegisterSummary: Codable, Equatable, Sendable {

@@ -65,7 +65,7 @@ public struct ArchiveWorker {
         removePartialOutputs(of: lease.path, in: folder)
         let outcome = await runOffTheCooperativePool { () -> Result<ProcessedFile, ProcessingFailure> in
             do {
-                return .success(try processor.process(file: lease.path, outputFolder: folder))
+                return .success(try await processor.process(file: lease.path, outputFolder: folder))
             } catch let failure as ProcessingFailure {
                 return .failure(failure)
             } catch {
@@ -104,12 +104,54 @@ func removePartialOutputs(of file: String, in folder: String) {
     }
 }
 
-/// Runs blocking work on its own thread, so heartbeats keep running on the cooperative pool even
-/// on a one-core machine.
-func runOffTheCooperativePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        let thread = Thread { continuation.resume(returning: work()) }
-        thread.stackSize = 8 << 20
+/// Runs work that blocks (a job's decoding and model passes) on a thread of its own, so
+/// heartbeats keep running on the cooperative pool even on a one-core machine. The work may be
+/// async: its task prefers a one-thread executor, so it resumes there after each suspension.
+func runOffTheCooperativePool<T: Sendable>(_ work: @escaping @Sendable () async -> T) async -> T {
+    let executor = ThreadExecutor(stackSize: 8 << 20)
+    defer { executor.shutdown() }
+    return await Task(executorPreference: executor) { await work() }.value
+}
+
+/// A task executor with one dedicated thread that runs its jobs in order.
+final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var stopped = false
+
+    init(stackSize: Int) {
+        let thread = Thread { [self] in loop() }
+        thread.stackSize = stackSize
         thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Ends the thread once the jobs queued so far have run.
+    func shutdown() {
+        condition.lock()
+        stopped = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopped { condition.wait() }
+            if jobs.isEmpty {
+                condition.unlock()
+                return
+            }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
     }
 }

@@ -5,7 +5,9 @@ import Foundation
 /// densecap's own JSON (`schema: "densecap.events/1"`, documented in README):
 /// video metadata, generator, model, settings, and per event index, start, end, keyframe (seconds
 /// with millisecond precision, plus the exact rationals), kind, confidence, static, skippable,
-/// caption (null until captioned), the frame times used, and the thumbnail file when there is one.
+/// caption (null until captioned), the frame times used, for captioned events whether the caption
+/// was cut at the token limit (`truncated`) and how it was generated (`generation`: model, seed as
+/// a string, prompt and completion tokens, finish reason), and the thumbnail file when there is one.
 public enum JSONWriter {
     public static let schema = "densecap.events/1"
 
@@ -27,6 +29,13 @@ public enum JSONWriter {
                 ("caption", e.caption.map(JSONText.string) ?? .null),
                 ("frame_times", .array(e.frameTimes.map(JSONText.seconds))),
             ]
+            if let g = e.generation {
+                fields.append(("truncated", .bool(g.truncated)))
+                fields.append(("generation", .object([
+                    ("model", .string(g.model)), ("seed", .string(String(g.seed))), ("prompt_tokens", .int(g.promptTokens)),
+                    ("completion_tokens", .int(g.completionTokens)), ("finish_reason", .string(g.finishReason)),
+                ])))
+            }
             if let name = thumbnailNames[i] { fields.append(("thumbnail", .string(name))) }
             return .object(fields)
         }

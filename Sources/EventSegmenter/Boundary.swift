@@ -92,6 +92,8 @@ public struct Event: Sendable, Equatable {
     public var caption: String?
     /// The frames the captioner used, filled by the pipeline.
     public var frameTimes: [MediaTime]
+    /// How the caption was generated (model, seed, usage, why it ended), filled by the pipeline.
+    public var generation: CaptionGeneration?
 
     public init(
         start: MediaTime, end: MediaTime, keyframe: MediaTime, confidence: Double, kind: BoundaryKind,
@@ -109,4 +111,25 @@ public struct Event: Sendable, Equatable {
     }
 
     public var duration: MediaTime { end - start }
+}
+
+/// How one caption came to be: the model that answered, the seed, the usage and why generation
+/// ended (`length`: cut at the token limit, so the caption is truncated).
+public struct CaptionGeneration: Codable, Equatable, Sendable {
+    public var model: String
+    public var seed: UInt64
+    public var promptTokens: Int
+    public var completionTokens: Int
+    /// `stop` or `length`, as the OpenAI API says it.
+    public var finishReason: String
+
+    public init(model: String, seed: UInt64, promptTokens: Int, completionTokens: Int, finishReason: String) {
+        self.model = model
+        self.seed = seed
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.finishReason = finishReason
+    }
+
+    public var truncated: Bool { finishReason == "length" }
 }

@@ -5,6 +5,7 @@ import EventSegmenter
 import Foundation
 import FrameSampler
 import Logging
+import ModelAPI
 import VideoIO
 
 /// `densecap caption`: events, each described by an NVILA model, with the tower spent where it
@@ -22,35 +23,55 @@ import VideoIO
 /// Every tower pass lands in a frame cache on disk and every caption in the manifest as soon as
 /// it is made, so an interrupted run repeats neither (`Manifest`, `FrameCache`).
 public final class CaptionJob {
-    public let model: NVILAModel
+    /// The model behind the seam: the native engine (`NativeVisionModel`) or a remote one.
+    public let model: any VisionLanguageModel
+    /// The native engine when `model` is one: its tower embeddings drive the semantic probe and
+    /// its projected frames are cached on disk.
+    let native: NativeVisionModel?
     /// The model as the user named it (recorded in the outputs).
     public let modelName: String
-    /// `ModelIdentity` of its folder and the precision it was loaded in: what resume compares
-    /// (another precision gives other features and captions).
+    /// What resume compares: the model's identity (a checkpoint's content and precision, or a
+    /// remote endpoint, model name and frame encoding).
     public let modelIdentity: String
     public let settings: CaptionSettings
     public var decodeThreads = 1
     /// Keep `<name>.cache/` (the tower's work) after success.
     public var keepCache = false
-    /// Captions decoded together (one read of each weight matrix serves them all; the ids are
-    /// those of decoding one by one).
-    public var decodeBatch = 4
+    /// Captions requested together: the native engine decodes them as one batch (one read of
+    /// each weight matrix serves them all; the ids are those of decoding one by one), a remote
+    /// client keeps them in flight at once. Each group is recorded before the next starts.
+    public var decodeBatch: Int
     public var generator = "densecap caption"
     let logger: Logger
 
-    /// - Parameter precision: what `model` was loaded with (`NVILAModel.load(…, precision:)`).
-    public init(model: NVILAModel, modelName: String, modelDirectory: String, precision: PrecisionSettings = .fp32,
-                settings: CaptionSettings, logger: Logger) throws {
+    public init(model: any VisionLanguageModel, modelName: String? = nil, settings: CaptionSettings, logger: Logger) {
         self.model = model
-        self.modelName = modelName
-        let identity = try ModelIdentity.of(directory: modelDirectory)
-        self.modelIdentity = precision == .fp32 ? identity : "\(identity)|precision=\(precision)"
+        self.native = model as? NativeVisionModel
+        self.modelName = modelName ?? model.displayName
+        self.modelIdentity = model.identity
         self.settings = settings
+        self.decodeBatch = model.concurrency
         self.logger = logger
     }
 
+    /// The native engine over a checkpoint folder.
+    /// - Parameter precision: what `model` was loaded with (`NVILAModel.load(…, precision:)`).
+    public convenience init(model: NVILAModel, modelName: String, modelDirectory: String, precision: PrecisionSettings = .fp32,
+                            settings: CaptionSettings, logger: Logger) throws {
+        let native = NativeVisionModel(model: model, identity: try Self.nativeIdentity(directory: modelDirectory, precision: precision),
+                                       displayName: modelName)
+        self.init(model: native, modelName: modelName, settings: settings, logger: logger)
+    }
+
+    /// `ModelIdentity` of a checkpoint folder and the precision it was loaded in (another
+    /// precision gives other features and captions).
+    public static func nativeIdentity(directory: String, precision: PrecisionSettings) throws -> String {
+        let identity = try ModelIdentity.of(directory: directory)
+        return precision == .fp32 ? identity : "\(identity)|precision=\(precision)"
+    }
+
     /// Frames per caption.
-    public var budget: Int { settings.framesPerEvent ?? model.config.numVideoFrames }
+    public var budget: Int { settings.framesPerEvent ?? model.defaultVideoFrames }
 
     /// The model and every setting that changes a caption made from given frames.
     var captionKey: String {
@@ -67,9 +88,12 @@ public final class CaptionJob {
     /// this content and this model (unless `force`); otherwise run, keeping every recorded
     /// tower pass and caption that is still valid.
     /// - Parameter progress: fraction done and a detail, for a progress bar.
-    public func run(file: String, into folder: String, force: Bool = false, progress: (Double, String) -> Void = { _, _ in }) throws
+    public func run(file: String, into folder: String, force: Bool = false, progress: (Double, String) -> Void = { _, _ in }) async throws
         -> JobOutcome
     {
+        if native == nil && settings.semantic != .off {
+            throw JobError.settings(path: file, reason: "--semantic \(settings.semantic.rawValue) needs the native engine's frame embeddings; with a remote model use --semantic off")
+        }
         let manifestPath = Manifest.path(for: file, in: folder)
         let previous = Manifest.load(manifestPath)
         let input = try InputIdentity.of(file, known: previous?.input)
@@ -92,14 +116,20 @@ public final class CaptionJob {
         let pass = DetectionPass(settings: settings.detection, threads: decodeThreads, logger: logger)
         let found = try pass.run(file: file) { progress(0.2 * $0, "detecting") }
         let cacheFolder = (folder as NSString).appendingPathComponent("\(stem(of: file)).cache")
-        try createFolder(cacheFolder)
-        let cache = try FrameCache(
-            path: (cacheFolder as NSString).appendingPathComponent("frames.bin"),
-            key: "input=\(input.sha256)|model=\(modelIdentity)|tile=\(model.tileSize)|mode=\(model.config.imageMode)",
-            embeddingWidth: model.tower.config.hiddenSize,
-            tokenShape: [model.projector.tokenCount(gridSide: model.tower.config.gridSide), model.projector.outputChannels])
-        if cache.count > 0 { logger.info("\(file): resuming with \(cache.count) frames from \(cacheFolder)") }
-        let frames = try ModelFrames(file: file, cache: cache, model: model, threads: decodeThreads, logger: logger)
+        let frames: ModelFrames
+        if let native {
+            let m = native.model
+            try createFolder(cacheFolder)
+            let cache = try FrameCache(
+                path: (cacheFolder as NSString).appendingPathComponent("frames.bin"),
+                key: "input=\(input.sha256)|model=\(modelIdentity)|tile=\(m.tileSize)|mode=\(m.config.imageMode)",
+                embeddingWidth: m.tower.config.hiddenSize,
+                tokenShape: [m.projector.tokenCount(gridSide: m.tower.config.gridSide), m.projector.outputChannels])
+            if cache.count > 0 { logger.info("\(file): resuming with \(cache.count) frames from \(cacheFolder)") }
+            frames = try ModelFrames(file: file, cache: cache, model: m, threads: decodeThreads, logger: logger)
+        } else {
+            frames = try ModelFrames(file: file, cache: nil, model: nil, threads: decodeThreads, logger: logger)
+        }
 
         // The model grid: t_k = origin + k / rate, up to the last decoded frame (each has a frame).
         var gridEnd = found.streamEnd ?? found.sampleTimes.last!
@@ -122,36 +152,62 @@ public final class CaptionJob {
             return (.pending, g.count > budget ? uniformFrameIndices(frameCount: g.count, samples: budget).map { g[$0] } : g)
         }
         let recorded = events.indices.map { i in reusable?.recorded(start: events[i].start, end: events[i].end, frames: plans[i].frames) }
-        let needed = events.indices.filter { plans[$0].state == .pending && recorded[$0] == nil }.flatMap { plans[$0].frames }
-        try frames.ensure(needed) { done, total in progress(0.2 + 0.5 * Double(done) / Double(max(1, total)), "\(done)/\(total) frames through the tower") }
+        if native != nil {
+            let needed = events.indices.filter { plans[$0].state == .pending && recorded[$0] == nil }.flatMap { plans[$0].frames }
+            try frames.ensure(needed) { done, total in
+                progress(0.2 + 0.5 * Double(done) / Double(max(1, total)), "\(done)/\(total) frames through the tower")
+            }
+        }
 
         var records = events.indices.map { i in
             recorded[i] ?? Manifest.EventRecord(start: events[i].start, end: events[i].end, frames: plans[i].frames, state: plans[i].state)
         }
-        // Captions not recorded yet, `decodeBatch` at a time through one batched decode (the
-        // same ids as one by one); each batch is recorded before the next starts.
+        // Captions not recorded yet, `decodeBatch` at a time; each group is recorded before the
+        // next starts. A caption the model could not make is recorded as failed, not as text.
         let missing = events.indices.filter { plans[$0].state == .pending && recorded[$0] == nil }
         outcome.reusedCaptions = events.indices.filter { plans[$0].state == .pending && recorded[$0] != nil }.count
+        var failures: [String] = []
         for start in stride(from: 0, to: missing.count, by: max(1, decodeBatch)) {
             let batch = Array(missing[start..<min(missing.count, start + max(1, decodeBatch))])
-            let used = try batch.map { i in try plans[i].frames.map { try frames.frame(at: $0) } }
-            let texts = try captions(used.map { $0.map(\.tokens) }, outcome: &outcome)
+            let used = try batch.map { i in try frames.frames(at: plans[i].frames) }
+            let answers = await model.answer(used.map { request($0) })
             for (k, i) in batch.enumerated() {
-                records[i].caption = texts[k]
-                records[i].frameTimes = used[k].map(\.time)
-                records[i].state = .captioned
+                records[i].frameTimes = used[k].compactMap(\.time)
+                switch answers[k] {
+                case .success(let answer):
+                    records[i].caption = answer.text
+                    records[i].state = .captioned
+                    records[i].error = nil
+                    records[i].generation = CaptionGeneration(
+                        model: answer.model, seed: settings.seed, promptTokens: answer.promptTokens,
+                        completionTokens: answer.completionTokens, finishReason: answer.finishReason.rawValue)
+                    outcome.generations += 1
+                    outcome.promptTokens += answer.promptTokens
+                    outcome.generatedTokens += answer.completionTokens
+                case .failure(let error):
+                    let reason = "\(error)"
+                    records[i].caption = nil
+                    records[i].state = .failed
+                    records[i].error = reason
+                    failures.append(reason)
+                    logger.warning("\(file): event \(i) at \(events[i].start.secondsString)–\(events[i].end.secondsString) s: caption failed: \(reason)")
+                }
             }
             manifest.events = records
             try manifest.save(to: manifestPath)
             for _ in batch { Failpoint.hit("caption") }
             progress(0.7 + 0.3 * Double(start + batch.count) / Double(missing.count), "\(start + batch.count)/\(missing.count) captions")
         }
+        outcome.towerPasses = frames.towerPasses
+        outcome.cachedFrames = frames.reads
+        if let first = failures.first {
+            throw JobError.captionsFailed(path: file, failed: failures.count, of: missing.count + outcome.reusedCaptions, firstError: first)
+        }
         for i in events.indices where plans[i].state == .pending {
             events[i].caption = records[i].caption
             events[i].frameTimes = records[i].frameTimes
+            events[i].generation = records[i].generation
         }
-        outcome.towerPasses = frames.towerPasses
-        outcome.cachedFrames = frames.reads
 
         let info = found.info
         var document = CaptionDocument(
@@ -174,6 +230,14 @@ public final class CaptionJob {
         outcome.document = document
         outcome.report = found.report
         return outcome
+    }
+
+    /// The caption request for one event's frames: the same prompt, system message and sampling
+    /// for every model.
+    func request(_ frames: [VisionFrame]) -> VisionRequest {
+        VisionRequest(media: [.video(frames)], prompt: settings.prompt, system: settings.system,
+                      generation: GenerationParameters(maxNewTokens: settings.maxNewTokens, temperature: settings.temperature,
+                                                       topP: settings.topP, seed: settings.seed))
     }
 
     /// The events after semantic boundaries are added, as `settings.semantic` says.
@@ -220,35 +284,23 @@ public final class CaptionJob {
             throw JobError.segmenter(path: frames.file, reason: error.description)
         }
     }
-
-    /// Captions from projected frame tokens (`[S, H]` per frame, a list per caption), pooled by
-    /// the checkpoint's video encoder and decoded together; VILA decodes each answer skipping
-    /// special tokens and strips it.
-    private func captions(_ tokens: [[Tensor]], outcome: inout JobOutcome) throws -> [String] {
-        let options = GenerationOptions(maxNewTokens: settings.maxNewTokens, temperature: settings.temperature, topP: settings.topP,
-                                        seed: settings.seed, stopTokens: model.stopTokens)
-        let prompts = try tokens.map { try model.promptEmbeddings(text: settings.prompt, media: [.videoTokens($0)], system: settings.system) }
-        let ids = try model.llm.generateBatch(prompts: prompts, options: options, allowed: model.llm.vocabularyRows, maxBatch: prompts.count)
-        outcome.generations += ids.count
-        outcome.promptTokens += prompts.reduce(0) { $0 + $1.shape[0] }
-        outcome.generatedTokens += ids.reduce(0) { $0 + $1.count }
-        return ids.map { model.tokenizer.decode($0, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines) }
-    }
 }
 
-/// Model frames by grid time: from the cache, or decoded (full quality, as the reference decodes)
-/// and run through the tower once, then cached.
+/// Model frames by grid time. With the native engine: from the cache, or decoded (full
+/// quality, as the reference decodes) and run through the tower once, then cached; the frames
+/// handed to the model carry their projected tokens. With a remote model: decoded when asked,
+/// full size (the client scales and encodes them).
 final class ModelFrames {
     let file: String
-    private let cache: FrameCache
-    private let model: NVILAModel
+    private let cache: FrameCache?
+    private let model: NVILAModel?
     private let reader: VideoReader
     private let logger: Logger
     private var lastDecoded: MediaTime?
     private(set) var towerPasses = 0
     private(set) var reads = 0
 
-    init(file: String, cache: FrameCache, model: NVILAModel, threads: Int, logger: Logger) throws {
+    init(file: String, cache: FrameCache?, model: NVILAModel?, threads: Int, logger: Logger) throws {
         self.file = file
         self.cache = cache
         self.model = model
@@ -256,47 +308,81 @@ final class ModelFrames {
         reader = try VideoReader(path: file, options: DecodeOptions(threads: threads))
     }
 
-    /// Runs the tower on the grid times not cached yet, decoding forward once (seeking over gaps).
-    func ensure(_ times: [MediaTime], progress: (Int, Int) -> Void = { _, _ in }) throws {
-        let missing = Array(Set(times.filter { !cache.contains($0) })).sorted()
-        guard let first = missing.first else { return }
+    /// Decodes the frames at sorted, distinct grid `times` forward (rewinding only when asked for
+    /// an earlier time, seeking over gaps): the requested time, the decoded frame's time and its
+    /// picture. Two grid times on one decoded frame give one picture, passed twice.
+    private func decode(_ times: [MediaTime], each: (_ requested: MediaTime, _ time: MediaTime, _ image: RGBImage?, _ index: Int) throws -> Void)
+        throws
+    {
+        guard let first = times.first else { return }
         if let lastDecoded, first <= lastDecoded { reader.rewind() }
-        let sampler = try FrameSampler(reader: reader, policy: .times(missing), logger: logger)
-        var previous: CachedFrame?
+        let sampler = try FrameSampler(reader: reader, policy: .times(times), logger: logger)
+        var previous: MediaTime?
         while let sample = try sampler.next() {
             let requested = sample.requested ?? sample.time
+            let image = previous == sample.time ? nil : try reader.image(from: sample.frame)
+            try each(requested, sample.time, image, sample.index)
+            previous = sample.time
+            lastDecoded = sample.time
+        }
+    }
+
+    /// Runs the tower on the grid times not cached yet (native engine only).
+    func ensure(_ times: [MediaTime], progress: (Int, Int) -> Void = { _, _ in }) throws {
+        guard let cache, let model else { return }
+        let missing = Array(Set(times.filter { !cache.contains($0) })).sorted()
+        var previous: CachedFrame?
+        try decode(missing) { requested, time, image, index in
             var frame: CachedFrame
-            if let previous, previous.time == sample.time {
+            if let previous, image == nil {
                 frame = previous  // two grid times, one decoded frame: one tower pass
                 frame.requested = requested
             } else {
-                let features = model.frameFeatures(try reader.image(from: sample.frame))
-                frame = CachedFrame(requested: requested, time: sample.time, embedding: NVILAModel.pooled(features),
+                let features = model.frameFeatures(image!)
+                frame = CachedFrame(requested: requested, time: time, embedding: NVILAModel.pooled(features),
                                     tokens: model.projectFrame(features))
                 towerPasses += 1
             }
             try cache.append(frame)
             Failpoint.hit("tower")
             previous = frame
-            lastDecoded = sample.time
-            progress(sample.index + 1, missing.count)
+            progress(index + 1, missing.count)
         }
+    }
+
+    /// The frames a caption shows, in order: cached projected tokens (native; after `ensure`) or
+    /// decoded pictures (remote), each with its decoded time.
+    func frames(at times: [MediaTime]) throws -> [VisionFrame] {
+        if cache != nil {
+            return try times.map { t in
+                let f = try frame(at: t)
+                return VisionFrame(time: f.time, image: nil, prepared: f.tokens)
+            }
+        }
+        var decoded: [MediaTime: VisionFrame] = [:]
+        var last: VisionFrame?
+        try decode(Array(Set(times)).sorted()) { requested, time, image, _ in
+            let frame = image.map { VisionFrame(time: time, image: $0) } ?? last!
+            decoded[requested] = frame
+            last = frame
+        }
+        return try times.map { t in try found(decoded[t], t) }
     }
 
     /// The cached frame for a grid time (after `ensure`).
     func frame(at time: MediaTime) throws -> CachedFrame {
         reads += 1
-        return try found(try cache.frame(at: time), time)
+        return try found(try cache?.frame(at: time), time)
     }
 
     /// The decoded time and embedding for a grid time (after `ensure`), without its tokens.
     func embedding(at time: MediaTime) throws -> (time: MediaTime, embedding: [Float]) {
         reads += 1
-        return try found(try cache.embedding(at: time), time)
+        return try found(try cache?.embedding(at: time), time)
     }
 
     private func found<T>(_ value: T?, _ time: MediaTime) throws -> T {
-        guard let value else { throw JobError.state(path: cache.path, reason: "no decoded frame at or after \(time.secondsString) s") }
+        guard let value else { throw JobError.state(path: cache?.path ?? file, reason: "no decoded frame at or after \(time.secondsString) s") }
         return value
     }
 }

@@ -11,11 +11,19 @@ public enum JobError: Error, CustomStringConvertible, Equatable {
     case noFrames(path: String)
     /// The segmenter refused its input.
     case segmenter(path: String, reason: String)
+    /// Settings this model cannot serve (a remote model has no embeddings to probe with).
+    case settings(path: String, reason: String)
+    /// Some captions could not be made (the model's server kept failing); they are recorded as
+    /// failed in the manifest and a rerun asks for them again.
+    case captionsFailed(path: String, failed: Int, of: Int, firstError: String)
 
     public var description: String {
         switch self {
         case .input(let path, let reason), .state(let path, let reason), .segmenter(let path, let reason): "\(path): \(reason)"
         case .noFrames(let path): "\(path): no frame in the requested range"
+        case .settings(let path, let reason): "\(path): \(reason)"
+        case .captionsFailed(let path, let failed, let total, let first):
+            "\(path): \(failed) of \(total) captions failed (recorded; rerun to retry them): \(first)"
         }
     }
 
@@ -26,6 +34,8 @@ public enum JobError: Error, CustomStringConvertible, Equatable {
         case .state: .cannotCreate
         case .noFrames: .dataError
         case .segmenter: .failure
+        case .settings: .usage
+        case .captionsFailed: .tempFailure
         }
     }
 }

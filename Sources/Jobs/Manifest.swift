@@ -1,5 +1,6 @@
 import CaptionWriters
 import DenseCore
+import EventSegmenter
 import Foundation
 
 /// One per input and output folder (`<name>.manifest.json`), rewritten atomically after every
@@ -23,6 +24,8 @@ public struct Manifest: Codable, Equatable, Sendable {
         case skipped
         /// No model frame falls inside it: no caption (`null` in the outputs).
         case noFrames = "no-frames"
+        /// The model could not caption it (`error` says why); a rerun asks again.
+        case failed
     }
 
     public struct EventRecord: Codable, Equatable, Sendable {
@@ -34,6 +37,10 @@ public struct Manifest: Codable, Equatable, Sendable {
         public var caption: String?
         /// The decoded frames' times (`frame_times` in the outputs).
         public var frameTimes: [MediaTime] = []
+        /// Model, seed, usage and finish reason of the caption.
+        public var generation: CaptionGeneration?
+        /// Why the caption failed (state `failed`).
+        public var error: String?
     }
 
     public var version = 1
@@ -72,7 +79,7 @@ public struct Manifest: Codable, Equatable, Sendable {
 
     /// The caption recorded for an event with these bounds and frames, if any.
     func recorded(start: MediaTime, end: MediaTime, frames: [MediaTime]) -> EventRecord? {
-        events.first { $0.start == start && $0.end == end && $0.frames == frames && $0.state != .pending }
+        events.first { $0.start == start && $0.end == end && $0.frames == frames && $0.state != .pending && $0.state != .failed }
     }
 }
 

@@ -24,18 +24,13 @@ func makeArchiveProcessor(_ settings: ArchiveSettings, logger: Logger) async thr
         return JobArchiveProcessor { file, folder in try job.run(file: file, into: folder) }
     case .caption:
         let command = try Caption.parse(settings.jobArguments + ["input.mp4"])
-        Numerics.setThreads(command.modelOptions.threads)
         var jobSettings = try command.settings()
         jobSettings.output.formats = withJSON(jobSettings.output.formats)
-        let directory = try await command.modelOptions.checkpointDirectory(logger: logger)
-        let model = try NVILAModel.load(directory: directory, logger: logger, precision: command.modelOptions.precision,
-                                        allowExtraTensors: command.modelOptions.allowExtraTensors)
-        let job = try CaptionJob(model: model, modelName: command.modelOptions.model, modelDirectory: directory,
-                                 precision: command.modelOptions.precision, settings: jobSettings, logger: logger)
+        let model = try await makeVisionModel(command.modelOptions, command.engine, batch: command.batch, logger: logger)
+        let job = CaptionJob(model: model, modelName: command.modelOptions.model, settings: jobSettings, logger: logger)
         job.decodeThreads = command.decodeThreads
-        job.decodeBatch = command.batch
         job.generator = "densecap \(densecapVersion) caption"
-        return JobArchiveProcessor { file, folder in try job.run(file: file, into: folder) }
+        return JobArchiveProcessor { file, folder in try await job.run(file: file, into: folder) }
     }
 }
 
@@ -63,11 +58,11 @@ func processingFailure(_ error: Error, file: String) -> ProcessingFailure {
 /// died after writing it) is not computed again: its recorded events are read back.
 struct JobArchiveProcessor: ArchiveProcessor, @unchecked Sendable {
     // Used by one worker thread at a time (a worker processes one file at a time).
-    let run: (String, String) throws -> JobOutcome
+    let run: (String, String) async throws -> JobOutcome
 
-    func process(file: String, outputFolder: String) throws -> ProcessedFile {
+    func process(file: String, outputFolder: String) async throws -> ProcessedFile {
         do {
-            let outcome = try run(file, outputFolder)
+            let outcome = try await run(file, outputFolder)
             let json = (outputFolder as NSString).appendingPathComponent("\(stem(of: file)).\(CaptionFormat.json.fileSuffix)")
             let written = outcome.skipped ? Manifest.load(Manifest.path(for: file, in: outputFolder))?.outputs ?? [] : outcome.written
             return ProcessedFile(events: try CaptionImport.read(json).events,

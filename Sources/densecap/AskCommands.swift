@@ -4,6 +4,7 @@ import Engine
 import FrameSampler
 import Foundation
 import Logging
+import ModelAPI
 import TemporalCompress
 import VideoIO
 
@@ -11,43 +12,53 @@ extension ModelOptions {
     /// The folder of an NVILA checkpoint (either published layout), pulled into the Hugging Face
     /// cache first when `--model` is a model id.
     func checkpointDirectory(logger: Logger) async throws -> String {
-        let directory = try await resolveModel(model, logger: logger)
+        let name = try name
+        let directory = try await resolveModel(name, logger: logger)
         guard NVILAModel.isCheckpoint(directory: directory) else {
             throw CLIError(status: .dataError,
-                           message: "\(model): not an NVILA checkpoint (needs llm/, vision_tower/ and mm_projector/, or a single-folder -hf layout)")
+                           message: "\(name): not an NVILA checkpoint (needs llm/, vision_tower/ and mm_projector/, or a single-folder -hf layout)")
         }
         return directory
     }
 }
 
-/// Loads the checkpoint, answers: the text to stdout, timings to stderr.
+/// Reads the media, makes the model, answers: the text streams to stdout, timings go to stderr.
 private func answer(
-    media: () throws -> [Media], question: String, modelOptions: ModelOptions, generation: GenerationArguments, logger: Logger
+    media: () throws -> [VisionMedia], question: String, videoDetail: Int? = nil, modelOptions: ModelOptions, engine: EngineOptions,
+    generation: GenerationArguments, logger: Logger
 ) async throws {
-    Numerics.setThreads(modelOptions.threads)
-    let directory = try await modelOptions.checkpointDirectory(logger: logger)
     // The input first: a bad file should not wait for a multi-gigabyte model to load.
     let items = try media()
-    let loadStart = Date()
-    let model = try NVILAModel.load(directory: directory, logger: logger, precision: modelOptions.precision,
-                                    allowExtraTensors: modelOptions.allowExtraTensors)
-    logger.info("loaded \(directory) in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s; \(BLASRuntime.summary)")
+    let model = try await makeVisionModel(modelOptions, engine, logger: logger)
+    if let native = model as? NativeVisionModel {
+        let prompt = try native.model.promptEmbeddings(text: question, media: try native.media(VisionRequest(media: items, prompt: question, videoDetail: videoDetail)),
+                                                       system: generation.system)
+        if native.model.llm.exceedsContext(promptLength: prompt.shape[0], maxNewTokens: generation.maxNewTokens) {
+            logger.warning("\(prompt.shape[0]) prompt embeddings + \(generation.maxNewTokens) new tokens exceed the \(native.model.llm.config.maxPositionEmbeddings) positions the model was trained for; answers may degrade")
+        }
+    }
     let start = Date()
-    var firstTokenAt: Date?
-    let prompt = try model.promptEmbeddings(text: question, media: items, system: generation.system)
-    if model.llm.exceedsContext(promptLength: prompt.shape[0], maxNewTokens: generation.maxNewTokens) {
-        logger.warning("\(prompt.shape[0]) prompt embeddings + \(generation.maxNewTokens) new tokens exceed the \(model.llm.config.maxPositionEmbeddings) positions the model was trained for; answers may degrade")
+    let firstText = LockedValue<Date?>(nil)
+    let request = VisionRequest(media: items, prompt: question, system: generation.system, generation: generation.parameters,
+                                videoDetail: videoDetail)
+    let result = try await model.answer(request) { piece in
+        guard !piece.isEmpty else { return }
+        firstText.update { $0 = $0 ?? Date() }
+        Console.stdout(piece)
     }
-    let output = try model.llm.generate(
-        prompt: prompt, options: generation.options(stops: model.stopTokens), allowed: model.llm.vocabularyRows
-    ) { id in
-        if firstTokenAt == nil { firstTokenAt = Date() }
-        return true
-    }
-    // VILA strips the decoded answer.
-    Console.stdout(model.tokenizer.decode(output, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines) + "\n")
-    let encode = (firstTokenAt ?? Date()).timeIntervalSince(start)
-    logger.info("vision + prefill \(String(format: "%.2f", encode)) s; \(output.count) new tokens in \(String(format: "%.2f", Date().timeIntervalSince(firstTokenAt ?? Date()))) s")
+    Console.stdout("\n")
+    let first = firstText.value ?? Date()
+    logger.info("vision + prefill \(String(format: "%.2f", first.timeIntervalSince(start))) s; \(result.completionTokens) new tokens in \(String(format: "%.2f", Date().timeIntervalSince(first))) s; \(result.promptTokens) prompt tokens; finish: \(result.finishReason.rawValue)")
+    if result.finishReason == .length { logger.warning("the answer was cut at --max-new-tokens \(generation.maxNewTokens)") }
+}
+
+/// A value shared with a callback that may run on another thread.
+final class LockedValue<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+    init(_ value: T) { stored = value }
+    var value: T { lock.withLock { stored } }
+    func update(_ change: (inout T) -> Void) { lock.withLock { change(&stored) } }
 }
 
 /// The first frame of an image file (anything FFmpeg decodes: PNG, JPEG, WebP, …), as shown.
@@ -65,6 +76,7 @@ struct Describe: AsyncParsableCommand {
         discussion: "A single image is tiled as the checkpoint says (Dynamic-S2 multi-scale tiles for NVILA, InternVL tiles with a thumbnail for NVILA-Lite). The answer goes to stdout.")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup(title: "Remote model") var engine: EngineOptions
 
     @Argument(help: "An image file (any format FFmpeg reads).")
     var image: String
@@ -78,8 +90,8 @@ struct Describe: AsyncParsableCommand {
     func run() async throws {
         let logger = global.makeLogger(label: "densecap.describe")
         try await reportingErrors {
-            try await answer(media: { [.image(try readImage(image))] }, question: prompt, modelOptions: modelOptions,
-                       generation: generation, logger: logger)
+            try await answer(media: { [.image(try readImage(image))] }, question: prompt, modelOptions: modelOptions, engine: engine,
+                             generation: generation, logger: logger)
         }
     }
 }
@@ -90,6 +102,7 @@ struct Ask: AsyncParsableCommand {
         discussion: "Frames are chosen as the reference does (--frames N: uniform over the range, round-half-to-even) or at a rate (--fps), squashed to the tower's size with Pillow's bicubic, and given to the model as one <vila/video>.")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup(title: "Remote model") var engine: EngineOptions
 
     @Argument(help: "A video file.")
     var video: String
@@ -97,7 +110,7 @@ struct Ask: AsyncParsableCommand {
     @Argument(help: "The question.")
     var question: String
 
-    @Option(help: "Frames uniform over the range (default: the checkpoint's num_video_frames).")
+    @Option(help: "Frames uniform over the range (default: the checkpoint's num_video_frames; 8 for a remote model).")
     var frames: Int?
 
     @Option(help: "Sample at this rate instead (e.g. 1, 0.5, 30000/1001).")
@@ -121,34 +134,36 @@ struct Ask: AsyncParsableCommand {
     func run() async throws {
         let logger = global.makeLogger(label: "densecap.ask")
         try await reportingErrors {
-            let checkpoint = try await modelOptions.checkpointDirectory(logger: logger)
-            let config = try NVILAConfig.load(directory: checkpoint)
-            let frameCount = frames ?? config.numVideoFrames
-            // Frames are squashed to the tower's tile as they are decoded, so a long range holds
-            // tiles, not full frames: the model's own squash of a tile-sized image is a copy, so the
-            // pixels are the same. Padding models pad first, and --detail tiles the full frame.
-            let tile = try SiglipVisionConfig.load(checkpoint: checkpoint).imageSize
-            let tiles = detail ?? config.videoMaxTiles  // the checkpoint's video_max_tiles, as the reference
-            let squash = tiles == 1 && config.imageMode != .pad
+            // The native engine squashes frames to the tower's tile as they are decoded, so a long
+            // range holds tiles, not full frames: the model's own squash of a tile-sized image is a
+            // copy, so the pixels are the same. Padding models pad first, and --detail tiles the
+            // full frame. A remote model gets full frames (its client scales them).
+            var frameCount = frames ?? 8
+            var squashTo: Int?
+            var tiles = 1
+            if engine.engine == .native {
+                let checkpoint = try await modelOptions.checkpointDirectory(logger: logger)
+                let config = try NVILAConfig.load(directory: checkpoint)
+                frameCount = frames ?? config.numVideoFrames
+                tiles = detail ?? config.videoMaxTiles  // the checkpoint's video_max_tiles, as the reference
+                if tiles == 1 && config.imageMode != .pad { squashTo = try SiglipVisionConfig.load(checkpoint: checkpoint).imageSize }
+            }
             try await answer(
                 media: {
                     let reader = try VideoReader(path: video)
                     let policy: SamplingPolicy = fps.flatMap(Rational.init(parsing:)).map { .rate($0) } ?? .count(frameCount)
-                    let window = range.window
-                    let sampler = try FrameSampler(reader: reader, policy: policy, window: window, logger: logger)
-                    var images: [RGBImage] = []
-                    var times: [String] = []
+                    let sampler = try FrameSampler(reader: reader, policy: policy, window: range.window, logger: logger)
+                    var decoded: [VisionFrame] = []
                     while let sample = try sampler.next() {
                         let frame = try reader.image(from: sample.frame, size: OutputSize())
-                        images.append(squash ? pillowResize(frame, width: tile, height: tile) : frame)
-                        times.append(sample.time.secondsString)
+                        decoded.append(VisionFrame(time: sample.time, image: squashTo.map { pillowResize(frame, width: $0, height: $0) } ?? frame))
                     }
-                    guard !images.isEmpty else {
+                    guard !decoded.isEmpty else {
                         throw VideoError(.undecodable, path: video, reason: "no frame in the requested range")
                     }
-                    logger.info("\(video): \(images.count) frames at \(times.joined(separator: ", ")) s")
-                    return [tiles > 1 ? .detailedVideo(images, maxTiles: tiles) : .video(images)]
-                }, question: question, modelOptions: modelOptions, generation: generation, logger: logger)
+                    logger.info("\(video): \(decoded.count) frames at \(decoded.compactMap { $0.time?.secondsString }.joined(separator: ", ")) s")
+                    return [.video(decoded)]
+                }, question: question, videoDetail: tiles, modelOptions: modelOptions, engine: engine, generation: generation, logger: logger)
         }
     }
 }

@@ -33,6 +33,7 @@ struct Caption: AsyncParsableCommand {
             """)
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup(title: "Remote model") var engine: EngineOptions
 
     @Argument(help: "Video file(s).")
     var files: [String]
@@ -49,8 +50,8 @@ struct Caption: AsyncParsableCommand {
     @Option(help: "Frames per caption (default: the checkpoint's num_video_frames).")
     var framesPerEvent: Int?
 
-    @Option(help: "Semantic boundaries: probe (a few tower passes per event), every-frame (the tower on every --fps frame), off.")
-    var semantic: SemanticMode = .probe
+    @Option(help: "Semantic boundaries: probe (a few tower passes per event; the default with the native engine), every-frame (the tower on every --fps frame), off (the default and only choice with a remote model: it has no embeddings).")
+    var semantic: SemanticMode?
 
     @Option(help: "Cosine distance between frame embeddings that makes a semantic boundary.")
     var semanticThreshold: Double = 0.25
@@ -104,7 +105,7 @@ struct Caption: AsyncParsableCommand {
     @Option(help: "Decoder threads (1, the default, decodes in chunks beside the analysis; 0 = one per core).")
     var decodeThreads = 1
 
-    @Option(help: "Captions decoded together (the same words as one by one; more memory, more throughput).")
+    @Option(help: "Captions decoded together by the native engine (the same words as one by one; more memory, more throughput); with --engine openai, captions in flight at once.")
     var batch = 4
 
     @OptionGroup var global: GlobalOptions
@@ -116,6 +117,9 @@ struct Caption: AsyncParsableCommand {
         if let framesPerEvent, framesPerEvent < 1 { throw ValidationError("--frames-per-event must be positive") }
         guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if engine.engine == .openai, let semantic, semantic != .off {
+            throw ValidationError("--semantic \(semantic.rawValue) needs the native engine's frame embeddings; a remote model takes --semantic off")
+        }
         guard temperature >= 0 else { throw ValidationError("--temperature must not be negative") }
         guard semanticThreshold > 0, semanticThreshold <= 2 else { throw ValidationError("--semantic-threshold must be in (0, 2]") }
         guard width >= 16, thumbnailWidth >= 16 else { throw ValidationError("--width and --thumbnail-width must be at least 16") }
@@ -144,7 +148,7 @@ struct Caption: AsyncParsableCommand {
         s.output = OutputSettings(formats: formats, thumbnailWidth: formats.contains(.html) ? thumbnailWidth : nil)
         s.modelRate = Rational(parsing: fps)!
         s.framesPerEvent = framesPerEvent
-        s.semantic = semantic
+        s.semantic = semantic ?? (engine.engine == .native ? .probe : .off)
         s.prompt = prompt
         s.maxNewTokens = maxNewTokens
         s.temperature = temperature
@@ -154,25 +158,18 @@ struct Caption: AsyncParsableCommand {
 
     func run() async throws {
         let logger = global.makeLogger(label: "densecap.caption")
-        Numerics.setThreads(modelOptions.threads)
         let settings = try settings()
         let job = try await reportingErrors { () async throws -> CaptionJob in
-            let directory = try await modelOptions.checkpointDirectory(logger: logger)
-            let start = Date()
-            let model = try NVILAModel.load(directory: directory, logger: logger, precision: modelOptions.precision,
-                                            allowExtraTensors: modelOptions.allowExtraTensors)
-            logger.info("loaded \(directory) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; \(BLASRuntime.summary)")
-            return try CaptionJob(model: model, modelName: modelOptions.model, modelDirectory: directory, precision: modelOptions.precision,
-                                  settings: settings, logger: logger)
+            let model = try await makeVisionModel(modelOptions, engine, batch: batch, logger: logger)
+            return CaptionJob(model: model, modelName: modelOptions.model, settings: settings, logger: logger)
         }
         job.decodeThreads = decodeThreads
-        job.decodeBatch = batch
         job.keepCache = keepCache
         job.generator = "densecap \(densecapVersion) caption"
-        let status = runBatch(files, out: out, logger: logger) { file, folder in
+        let status = await runBatch(files, out: out, logger: logger) { file, folder in
             let bar = ProgressBar(label: stem(of: file))
             defer { bar.finish() }
-            return try job.run(file: file, into: folder, force: force) { bar.update($0, detail: $1) }
+            return try await job.run(file: file, into: folder, force: force) { bar.update($0, detail: $1) }
         }
         if status != .success { throw status.exitCode }
     }
@@ -180,12 +177,12 @@ struct Caption: AsyncParsableCommand {
 
 /// Runs `job` on every input (outputs next to it or under `out`), reporting each failure as one
 /// line and going on; the most severe status of all.
-func runBatch(_ files: [String], out: String?, logger: Logger, job: (String, String) throws -> JobOutcome) -> Status {
+func runBatch(_ files: [String], out: String?, logger: Logger, job: (String, String) async throws -> JobOutcome) async -> Status {
     var status = Status.success
     for file in files {
         let folder = out ?? (file as NSString).deletingLastPathComponent
         do {
-            let outcome = try job(file, folder.isEmpty ? "." : folder)
+            let outcome = try await job(file, folder.isEmpty ? "." : folder)
             status = max(status, warnAboutDamage(file, report: outcome.report) ? .partial : .success)
         } catch {
             Console.error(failureLine(error, file: file))

@@ -3,15 +3,16 @@ import DenseCore
 import Engine
 import Foundation
 import Logging
+import ModelAPI
 import ModelHub
 import VideoIO
 
 /// Options shared by the commands that load the language model.
 struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Model: a checkpoint directory (Qwen2, or NVILA whose llm/ folder is used) or a Hugging Face model id ORG/NAME[@REVISION], pulled into the HF cache on first use.",
+        "Model: a checkpoint directory (Qwen2, or NVILA whose llm/ folder is used) or a Hugging Face model id ORG/NAME[@REVISION], pulled into the HF cache on first use. Required unless --engine openai.",
         valueName: "dir-or-id"))
-    var model: String
+    var model: String?
 
     @Option(help: ArgumentHelp(
         "Arithmetic: fp32 (exact, default), bf16, int8, auto (bf16 vision where the CPU has native bf16, int8 LLM), or per part tower=bf16,projector=fp32,llm=int8.",
@@ -24,9 +25,17 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Threads for BLAS and the elementwise loops (0 = one per core).")
     var threads: Int = 0
 
+    /// `--model`, which the native engine needs.
+    var name: String {
+        get throws {
+            guard let model else { throw CLIError(status: .usage, message: "--model is required (a checkpoint folder or a Hugging Face id)") }
+            return model
+        }
+    }
+
     /// The folder holding the language model's config.json, weights and tokenizer.
     func languageModelDirectory(logger: Logger) async throws -> String {
-        let directory = try await resolveModel(model, logger: logger)
+        let directory = try await resolveModel(try name, logger: logger)
         let llm = (directory as NSString).appendingPathComponent("llm")
         if FileManager.default.fileExists(atPath: (llm as NSString).appendingPathComponent("config.json")) { return llm }
         return directory
@@ -88,6 +97,11 @@ struct GenerationArguments: ParsableArguments {
 
     func options(stops: Set<Int>) -> GenerationOptions {
         GenerationOptions(maxNewTokens: maxNewTokens, temperature: temperature, topP: topP, seed: seed, stopTokens: stops)
+    }
+
+    /// The seam's sampling settings.
+    var parameters: GenerationParameters {
+        GenerationParameters(maxNewTokens: maxNewTokens, temperature: temperature, topP: topP, seed: seed)
     }
 }
 

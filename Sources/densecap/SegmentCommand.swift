@@ -8,7 +8,7 @@ import Jobs
 import Logging
 import VideoIO
 
-struct Segment: ParsableCommand {
+struct Segment: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Find event boundaries (cuts, fades, dissolves, motion in still scenes) without a model.",
         discussion: """
@@ -161,7 +161,7 @@ struct Segment: ParsableCommand {
         return s
     }
 
-    func run() throws {
+    func run() async throws {
         let logger = global.makeLogger(label: "densecap.segment")
         let job = SegmentJob(settings: try settings(), logger: logger)
         job.decodeThreads = threads
@@ -173,7 +173,7 @@ struct Segment: ParsableCommand {
                 Console.error("\(out): cannot create folder: \(describe(error))")
                 throw Status.cannotCreate.exitCode
             }
-            let status = runBatch(files, out: out, logger: logger) { file, folder in
+            let status = await runBatch(files, out: out, logger: logger) { file, folder in
                 let bar = ProgressBar(label: stem(of: file))
                 defer { bar.finish() }
                 return try job.run(file: file, into: folder, force: force) { bar.update($0, detail: "detecting") }
@@ -183,7 +183,7 @@ struct Segment: ParsableCommand {
         }
         // No --out: documents on stdout, nothing recorded.
         var documents: [CaptionDocument] = []
-        let status = runBatch(files, out: nil, logger: logger) { file, _ in
+        let status = await runBatch(files, out: nil, logger: logger) { file, _ in
             let bar = ProgressBar(label: stem(of: file))
             defer { bar.finish() }
             var outcome = JobOutcome()

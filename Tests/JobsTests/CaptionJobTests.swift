@@ -49,11 +49,11 @@ import VideoIO
         try CaptionJob(model: model, modelName: "tiny", modelDirectory: modelFolder, settings: settings, logger: logger)
     }
 
-    @Test func captionEqualsAskingTheModelDirectly() throws {
+    @Test func captionEqualsAskingTheModelDirectly() async throws {
         let model = try Self.model()
         let out = Self.temporaryFolder("direct")
         let clip = try Clip.cfr10.path
-        let outcome = try Self.job(model: model).run(file: clip, into: out)
+        let outcome = try await Self.job(model: model).run(file: clip, into: out)
         #expect(outcome.towerPasses == 6 && outcome.generations == 1)
         let event = try #require(outcome.document?.events.first)
         #expect(outcome.document?.events.count == 1)
@@ -69,53 +69,53 @@ import VideoIO
         #expect(event.caption == model.tokenizer.decode(ids, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines))
 
         // Done: a rerun runs nothing.
-        let again = try Self.job(model: model).run(file: clip, into: out)
+        let again = try await Self.job(model: model).run(file: clip, into: out)
         #expect(again.skipped && again.towerPasses == 0 && again.generations == 0)
     }
 
     /// A changed setting, a touched input, a replaced input and a changed model each invalidate
     /// exactly what they change.
-    @Test func rerunsRedoOnlyWhatChanged() throws {
+    @Test func rerunsRedoOnlyWhatChanged() async throws {
         let model = try Self.model()
         let out = Self.temporaryFolder("invalidate")
         let clip = out + "/input.mp4"
         try FileManager.default.copyItem(atPath: try Clip.cfr10.path, toPath: clip)
-        var job = try Self.job(model: model)
+        var job = try await Self.job(model: model)
         job.keepCache = true
-        let first = try job.run(file: clip, into: out)
+        let first = try await job.run(file: clip, into: out)
         #expect(first.towerPasses == 6 && first.generations == 1)
 
         // Another prompt: the frames are still valid (no tower pass), the caption is not.
         var prompt = Self.settings()
         prompt.prompt = "What is shown?"
-        job = try Self.job(prompt, model: model)
+        job = try await Self.job(prompt, model: model)
         job.keepCache = true
-        let reprompted = try job.run(file: clip, into: out)
+        let reprompted = try await job.run(file: clip, into: out)
         #expect(reprompted.towerPasses == 0 && reprompted.generations == 1 && reprompted.reusedCaptions == 0)
 
         // Another output format: nothing to compute again, only files to write.
         var formats = prompt
         formats.output.formats = [.json, .srt]
-        job = try Self.job(formats, model: model)
+        job = try await Self.job(formats, model: model)
         job.keepCache = true
-        let reformatted = try job.run(file: clip, into: out)
+        let reformatted = try await job.run(file: clip, into: out)
         #expect(!reformatted.skipped && reformatted.towerPasses == 0 && reformatted.generations == 0 && reformatted.reusedCaptions == 1)
         #expect(FileManager.default.fileExists(atPath: out + "/input.srt"))
 
         // Touched (same bytes, new time): still done.
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 3600)], ofItemAtPath: clip)
-        #expect(try job.run(file: clip, into: out).skipped)
+        #expect(try await job.run(file: clip, into: out).skipped)
 
         // Replaced by other content: everything again.
         try FileManager.default.removeItem(atPath: clip)
         try FileManager.default.copyItem(atPath: try Clip.cfr10Clean.path, toPath: clip)
-        let replaced = try job.run(file: clip, into: out)
+        let replaced = try await job.run(file: clip, into: out)
         #expect(!replaced.skipped && replaced.towerPasses == 6 && replaced.generations == 1)
     }
 
     /// Another model (here: the same folder with one file changed, as a new commit would) redoes
     /// the tower and the captions; the identity of a folder is the hash of its files.
-    @Test func anotherModelRedoesEverything() throws {
+    @Test func anotherModelRedoesEverything() async throws {
         let out = Self.temporaryFolder("model")
         let folder = out + "/model"
         try FileManager.default.copyItem(atPath: Self.modelFolder, toPath: folder)
@@ -123,14 +123,14 @@ import VideoIO
         let before = try ModelIdentity.of(directory: folder)
         #expect(before == (try ModelIdentity.of(directory: Self.modelFolder)))
         let clip = try Clip.cfr10.path
-        let run = { try CaptionJob(model: model, modelName: "tiny", modelDirectory: folder, settings: Self.settings(), logger: Self.logger)
+        let run = { try await CaptionJob(model: model, modelName: "tiny", modelDirectory: folder, settings: Self.settings(), logger: Self.logger)
             .run(file: clip, into: out) }
-        #expect(try run().towerPasses == 6)
-        #expect(try run().skipped)
+        #expect(try await run().towerPasses == 6)
+        #expect(try await run().skipped)
         let config = folder + "/llm/generation_config.json"
         try (try String(contentsOfFile: config, encoding: .utf8) + "\n").write(toFile: config, atomically: true, encoding: .utf8)
         #expect(try ModelIdentity.of(directory: folder) != before)
-        let redone = try run()
+        let redone = try await run()
         #expect(!redone.skipped && redone.towerPasses == 6 && redone.generations == 1)
         // A Hub snapshot is named by its commit.
         #expect(try ModelIdentity.of(directory: out + "/hub/models--Org--Name/snapshots/" + String(repeating: "ab", count: 20))
@@ -138,7 +138,7 @@ import VideoIO
     }
 
     /// Captions decoded together are the captions decoded one by one.
-    @Test func batchedCaptionsEqualOneByOne() throws {
+    @Test func batchedCaptionsEqualOneByOne() async throws {
         let model = try Self.model()
         let out = Self.temporaryFolder("batch")
         let clip = out + "/shots.mp4"
@@ -150,9 +150,9 @@ import VideoIO
         s.maxNewTokens = 12
         var captions: [[String?]] = []
         for batch in [1, 3] {
-            let job = try Self.job(s, model: model)
+            let job = try await Self.job(s, model: model)
             job.decodeBatch = batch
-            let outcome = try job.run(file: clip, into: out + "/b\(batch)")
+            let outcome = try await job.run(file: clip, into: out + "/b\(batch)")
             #expect(outcome.generations == 3)
             captions.append(outcome.document?.events.map(\.caption) ?? [])
         }
@@ -160,7 +160,7 @@ import VideoIO
     }
 
     /// Gated still stretches never reach the tower, have no caption and list no frames.
-    @Test func skippableEventsCostNothing() throws {
+    @Test func skippableEventsCostNothing() async throws {
         let model = try Self.model()
         var s = Self.settings()
         s.detection.segmenter = .staticCamera
@@ -170,7 +170,7 @@ import VideoIO
         let out = Self.temporaryFolder("gated")
         let still = out + "/still.mp4"
         try runFFmpeg(["-f", "lavfi", "-i", "color=c=gray:s=64x48:r=10:d=4", "-c:v", "libx264", "-pix_fmt", "yuv420p", still])
-        let outcome = try Self.job(s, model: model).run(file: still, into: out)
+        let outcome = try await Self.job(s, model: model).run(file: still, into: out)
         let events = try #require(outcome.document?.events)
         #expect(events.count == 1 && events[0].skippable)
         #expect(events[0].caption == nil && events[0].frameTimes.isEmpty)
@@ -182,7 +182,7 @@ import VideoIO
 
     /// An event with no model frame inside has no caption: `null` in the first run and in a run
     /// that rebuilds the outputs from the manifest (never `""`).
-    @Test func uncaptionedEventStaysNullOnRerun() throws {
+    @Test func uncaptionedEventStaysNullOnRerun() async throws {
         let model = try Self.model()
         let out = Self.temporaryFolder("null")
         let clip = out + "/shots.mp4"
@@ -191,7 +191,7 @@ import VideoIO
         var s = Self.settings()
         s.detection.rate = Rational(4)
         s.modelRate = Rational(1, 5)  // grid 0 s only: the blue shot [3, 5) has no model frame
-        let first = try Self.job(s, model: model).run(file: clip, into: out)
+        let first = try await Self.job(s, model: model).run(file: clip, into: out)
         let events = try #require(first.document?.events)
         #expect(events.map(\.start.rational) == [Rational(0), Rational(3)])
         #expect(events[0].caption != nil && events[1].caption == nil && events[1].frameTimes.isEmpty)
@@ -199,14 +199,14 @@ import VideoIO
         let nulls = { try String(contentsOfFile: path, encoding: .utf8).components(separatedBy: "\"caption\": null").count - 1 }
         #expect(try nulls() == 1)
         try FileManager.default.removeItem(atPath: path)
-        let rerun = try Self.job(s, model: model).run(file: clip, into: out)
+        let rerun = try await Self.job(s, model: model).run(file: clip, into: out)
         #expect(rerun.generations == 0 && rerun.towerPasses == 0 && rerun.reusedCaptions == 1)
         #expect(try nulls() == 1)
     }
 
     /// Reopening a frame cache reads its header, not the file: a 16 GiB cache with another key is
     /// replaced at once (reading it whole would need 16 GiB of memory).
-    @Test func frameCacheOpensWithoutReadingTheFile() throws {
+    @Test func frameCacheOpensWithoutReadingTheFile() async throws {
         let path = Self.temporaryFolder("big") + "/frames.bin"
         FileManager.default.createFile(atPath: path, contents: Data("{\"key\":\"old\"}\n".utf8))
         let handle = try #require(FileHandle(forUpdatingAtPath: path))
@@ -218,7 +218,7 @@ import VideoIO
     }
 
     /// A torn last record (a crash mid-write) is dropped on reopening; a different key discards the file.
-    @Test func frameCacheSurvivesATornWrite() throws {
+    @Test func frameCacheSurvivesATornWrite() async throws {
         let path = Self.temporaryFolder("torn") + "/frames.bin"
         let tokens = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
         let t = { (n: Int64) in MediaTime(value: n, timescale: 3) }
@@ -245,7 +245,7 @@ import VideoIO
 
     /// `segment` and `caption` show the detectors the same frames: caption's events without
     /// semantic boundaries are segment's.
-    @Test func captionAndSegmentSeeTheSamePixels() throws {
+    @Test func captionAndSegmentSeeTheSamePixels() async throws {
         let model = try Self.model()
         var s = Self.settings()
         s.semantic = .off
@@ -253,13 +253,13 @@ import VideoIO
         var seg = SegmentSettings()
         seg.detection = s.detection
         let clip = try Clip.vfrBFrames.path
-        let captioned = try Self.job(s, model: model).run(file: clip, into: Self.temporaryFolder("same-pixels"))
+        let captioned = try await Self.job(s, model: model).run(file: clip, into: Self.temporaryFolder("same-pixels"))
         let segmented = try SegmentJob(settings: seg, logger: Self.logger).analyse(file: clip).document
         #expect(captioned.document?.events.map { [$0.start, $0.end] } == segmented.events.map { [$0.start, $0.end] })
     }
 
     /// Settings record every option (a Set's order never leaks into the encoding).
-    @Test func settingsEncodingIsCanonicalAndComplete() throws {
+    @Test func settingsEncodingIsCanonicalAndComplete() async throws {
         var a = SegmentSettings()
         a.detection.segmenter.detectors = [.motion, .content, .adaptive, .fade, .histogram]
         let encoded = String(decoding: try a.canonicalJSON(), as: UTF8.self)
