@@ -126,7 +126,7 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "JobsTests",
-            dependencies: ["Jobs", "CaptionWriters", "Engine", "EventSegmenter", "FrameSampler", "VideoIO", "DenseCore", "TestClips",
+            dependencies: ["Jobs", "CaptionWriters", "Engine", "ModelAPI", "EventSegmenter", "FrameSampler", "VideoIO", "DenseCore", "TestClips",
                            .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "NIAHTests",
