@@ -28,7 +28,11 @@ struct EngineOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Environment variable that holds the API key (the key itself is never a flag, never recorded).", valueName: "name"))
     var apiKeyEnv = "OPENAI_API_KEY"
 
+    @Option(help: "Requests in flight at once to the server (with --engine openai): a caption job's events, bounded.")
+    var parallel = 4
+
     func validate() throws {
+        guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1") }
         switch engine {
         case .native:
             if endpoint != nil || apiModel != nil { throw ValidationError("--endpoint and --api-model need --engine openai") }
