@@ -56,8 +56,8 @@ struct ChatRequestBody: Encodable {
 
     let model: String
     let messages: [ChatMessage]
-    let temperature: Float
-    let top_p: Float
+    let temperature: Double
+    let top_p: Double
     let seed: UInt64
     let max_completion_tokens: Int
     let max_tokens: Int?
@@ -149,12 +149,18 @@ func chatRequestBody(_ request: VisionRequest, settings: RemoteEngineSettings, s
     messages.append(ChatMessage(role: "user", content: .parts(try contentParts(request, settings: settings))))
     let g = request.generation
     let body = ChatRequestBody(
-        model: settings.model, messages: messages, temperature: g.temperature, top_p: g.topP, seed: g.seed,
+        model: settings.model, messages: messages, temperature: decimal(g.temperature), top_p: decimal(g.topP), seed: g.seed,
         max_completion_tokens: g.maxNewTokens, max_tokens: settings.legacyMaxTokens ? g.maxNewTokens : nil,
         stream: stream ? true : nil, stream_options: stream ? .init(include_usage: true) : nil)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     return try encoder.encode(body)
+}
+
+/// The Double with the Float's shortest decimal form: 0.7 goes out as `0.7`, as a Python client
+/// sends it, not as `0.699999988079071`.
+func decimal(_ value: Float) -> Double {
+    Double("\(value)") ?? Double(value)
 }
 
 struct RequestBuildError: Error {

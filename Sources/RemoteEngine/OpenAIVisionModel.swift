@@ -34,9 +34,10 @@ public final class OpenAIVisionModel: VisionLanguageModel {
     /// - Parameters:
     ///   - apiKey: sent as `Authorization: Bearer <key>`; nil sends no `Authorization` header.
     ///     Read it with `settings.apiKey()` (from `settings.apiKeyVariable`).
-    ///   - httpClient: a client to share; nil makes one (5 s connect timeout like the openai
-    ///     client, no read timeout: the per-try timeout covers the whole answer), shut down by
-    ///     `shutdown()` or when this model is released.
+    ///   - httpClient: a client to share (give it at least `parallel` connections per host); nil
+    ///     makes one (5 s connect timeout like the openai client, no read timeout: the per-try
+    ///     timeout covers the whole answer), shut down by `shutdown()` or when this model is
+    ///     released.
     ///   - sleep: the wait between tries (default `Task.sleep`).
     public init(settings: RemoteEngineSettings, apiKey: String?, logger: Logger, httpClient: HTTPClient? = nil,
                 sleep: Sleeper? = nil) throws {
@@ -56,6 +57,9 @@ public final class OpenAIVisionModel: VisionLanguageModel {
                 redirectConfiguration: .follow(max: 5, allowCycles: false),
                 timeout: .init(connect: .seconds(5), read: nil))
             configuration.decompression = .enabled(limit: .ratio(100))
+            // One connection per request in flight (AsyncHTTPClient's default is 8 per host).
+            configuration.connectionPool = .init(
+                idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, settings.parallel))
             http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             ownsClient = true
         }

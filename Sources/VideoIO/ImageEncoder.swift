@@ -18,6 +18,8 @@ public final class ImageEncoder {
     private var packet: UnsafeMutablePointer<AVPacket>?
     private var scaler: OpaquePointer?
     private var size = (width: 0, height: 0)
+    /// Increases per picture: mpegvideo encoders refuse a timestamp that does not.
+    private var pictures: Int64 = 0
 
     public init(format: Format) {
         self.format = format
@@ -73,7 +75,8 @@ public final class ImageEncoder {
             guard rows > 0 else { throw encoderError("swscale failed (\(ffmpegMessage(rows)))") }
             frame.pointee.quality = ctx.pointee.global_quality
         }
-        frame.pointee.pts = 0
+        frame.pointee.pts = pictures
+        pictures += 1
         rc = avcodec_send_frame(ctx, frame)
         guard rc >= 0 else { throw encoderError(ffmpegMessage(rc)) }
         rc = avcodec_receive_packet(ctx, packet)
