@@ -44,6 +44,8 @@ public final class OpenAIServerState: Sendable {
         var maxInFlight = 0
         var gate: Int?
         var held: [@Sendable () -> Void] = []
+        /// Counts gate openings, so a late timer opens only its own round.
+        var round = 0
     }
 
     private let state = Mutex(State())
@@ -82,16 +84,37 @@ public final class OpenAIServerState: Sendable {
 
     func end() { state.withLock { $0.inFlight -= 1 } }
 
-    /// Runs `respond` now, or once the gate's count of requests is waiting.
+    /// Runs `respond` now, or with the round of held requests it joins: a round opens 0.2 s after
+    /// the gate's count of requests is waiting — any request beyond the count that the client
+    /// has in flight arrives in that window and shows in `maxInFlight` — or after 10 s, so a
+    /// client keeping fewer in flight makes a test fail rather than hang.
     func whenGateOpens(_ respond: @escaping @Sendable () -> Void) {
-        let release: [@Sendable () -> Void] = state.withLock { s in
-            guard let gate = s.gate else { return [respond] }
+        enum Next { case now, wait(round: Int, seconds: Double), none }
+        let next: Next = state.withLock { s in
+            guard let gate = s.gate else { return .now }
             s.held.append(respond)
-            guard s.held.count >= gate else { return [] }
-            defer { s.held = [] }
+            if s.held.count == gate { return .wait(round: s.round, seconds: 0.2) }
+            if s.held.count == 1 { return .wait(round: s.round, seconds: 10) }
+            return .none
+        }
+        switch next {
+        case .now: respond()
+        case .none: break
+        case .wait(let round, let seconds):
+            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { self.open(round: round) }
+        }
+    }
+
+    private func open(round: Int) {
+        let held: [@Sendable () -> Void] = state.withLock { s in
+            guard s.round == round else { return [] }
+            defer {
+                s.held = []
+                s.round += 1
+            }
             return s.held
         }
-        for r in release { r() }
+        for r in held { r() }
     }
 }
 
