@@ -57,6 +57,20 @@ import TestOpenAIServer
         }
     }
 
+    @Test func timingOutOnEveryTryGivesATimeoutError() async throws {
+        try await withServer { server in
+            server.state.script([], fallback: .hang)
+            let model = try makeModel(server) {
+                $0.timeoutSeconds = 0.25
+                $0.maxRetries = 1
+            }
+            let error = try #require(await remoteError { try await model.answer(videoRequest()) })
+            #expect(error.reason == .timeout(seconds: 0.25))
+            #expect(error.tries == 2)
+            #expect(error.description.hasSuffix(": no answer within the 0.25 s timeout (2 tries)"))
+        }
+    }
+
     @Test func aDroppedConnectionIsRetried() async throws {
         try await withServer { server in
             let sleeps = SleepRecorder()

@@ -52,6 +52,37 @@ import TestOpenAIServer
     }
 }
 
+@Suite struct StreamDropTests {
+    @Test func aStreamDroppedAfterTextWasHandedOnIsNotRetried() async throws {
+        try await withServer { server in
+            let sleeps = SleepRecorder()
+            // The comment, the role chunk and the first content chunk get through (about 400 bytes).
+            server.state.script([.drop(afterBytes: 600), .answer(text: "never asked for")])
+            let pieces = Mutex<[String]>([])
+            let model = try makeModel(server, sleeps: sleeps)
+            let error = try #require(await remoteError {
+                try await model.answer(videoRequest()) { p in pieces.withLock { $0.append(p) } }
+            })
+            #expect(!pieces.withLock { $0 }.isEmpty)
+            guard case .connection = error.reason else { Issue.record("got \(error)"); return }
+            #expect(error.tries == 1)
+            #expect(server.state.requests.count == 1)
+            #expect(sleeps.recorded.isEmpty)
+        }
+    }
+
+    @Test func aStreamDroppedBeforeAnyTextIsRetried() async throws {
+        try await withServer { server in
+            server.state.script([.drop(afterBytes: 0), .answer(text: "Whole.")])
+            let pieces = Mutex<[String]>([])
+            let answer = try await makeModel(server).answer(videoRequest()) { p in pieces.withLock { $0.append(p) } }
+            #expect(answer.text == "Whole.")
+            #expect(pieces.withLock { $0.joined() } == "Whole.")
+            #expect(server.state.requests.count == 2)
+        }
+    }
+}
+
 /// How many requests are in flight: the server holds answers until `parallel` are waiting, so a
 /// client keeping fewer in flight would stall and one keeping more would show in `maxInFlight`.
 @Suite struct ParallelismTests {

@@ -14,7 +14,8 @@ public enum Behaviour: Sendable {
     case status(Int, headers: [(String, String)] = [], body: String? = nil)
     /// Reads the request and never answers.
     case hang
-    /// Sends the head and this many bytes of a good answer's body, then closes the connection.
+    /// Sends the head and this many bytes of a good answer's body (JSON, or events when the
+    /// request streams), then closes the connection.
     case drop(afterBytes: Int)
     /// 200 with a body that is not JSON.
     case malformedJSON
@@ -230,10 +231,18 @@ private final class OpenAIHandler: ChannelInboundHandler {
         case .hang:
             state.end()
         case .drop(let count):
-            let full = Bodies.completion(text: "never seen", finishReason: "stop", promptTokens: 1, completionTokens: 1,
-                                         model: "served-model")
-            write(context, head: head, status: 200, headers: [("Content-Type", "application/json")], body: full,
-                  chunked: false, dropAfter: count)
+            let text = "Never finished: the connection drops first."
+            if stream {
+                let events = Bodies.events(text: text, finishReason: "stop", promptTokens: 1, completionTokens: 1,
+                                           model: "served-model", usage: usage)
+                write(context, head: head, status: 200, headers: [("Content-Type", "text/event-stream")], body: events,
+                      chunked: true, dropAfter: count)
+            } else {
+                let full = Bodies.completion(text: text, finishReason: "stop", promptTokens: 1, completionTokens: 1,
+                                             model: "served-model")
+                write(context, head: head, status: 200, headers: [("Content-Type", "application/json")], body: full,
+                      chunked: false, dropAfter: count)
+            }
         case .malformedJSON:
             write(context, head: head, status: 200, headers: [("Content-Type", "application/json")],
                   body: Array("{\"choices\": [{\"message\": {\"content\": \"cut".utf8), chunked: false)
