@@ -58,6 +58,18 @@ let package = Package(
             name: "Engine",
             dependencies: ["COpenBLAS", "DenseCore", "TemporalCompress", "ModelAPI", .product(name: "Logging", package: "swift-log")]
         ),
+        // The model behind an OpenAI-compatible chat API (vLLM, SGLang, llama.cpp, `densecap serve`):
+        // frames encoded as JPEG/PNG data URLs, retries as the openai client does them.
+        .target(
+            name: "RemoteEngine",
+            dependencies: [
+                "ModelAPI", "DenseCore", "VideoIO", "TemporalCompress",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // Boundary detection on small frames and embeddings; knows nothing of FFmpeg or the model.
         .target(name: "EventSegmenter", dependencies: ["DenseCore", "CKernels"]),
         // Output formats (JSON, CSV, SRT, WebVTT, ActivityNet, HTML) and the evaluation metrics.
@@ -151,6 +163,22 @@ let package = Package(
             name: "TestPostgres",
             dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestPostgres"
+        ),
+        // An OpenAI-compatible server on loopback that answers as each test scripts it: answers,
+        // error statuses, hangs, dropped connections, malformed JSON, server-sent events.
+        .target(
+            name: "TestOpenAIServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/TestOpenAIServer"
+        ),
+        .testTarget(
+            name: "RemoteEngineTests",
+            dependencies: ["RemoteEngine", "ModelAPI", "DenseCore", "VideoIO", "TestOpenAIServer",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "ModelHubTests",
