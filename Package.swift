@@ -116,7 +116,7 @@ let package = Package(
             name: "densecap",
             dependencies: [
                 "VideoIO", "FrameSampler", "TemporalCompress", "Engine", "DenseCore", "EventSegmenter", "CaptionWriters",
-                "Jobs", "ModelHub", "NIAH", "Archive", "ModelAPI",
+                "Jobs", "ModelHub", "NIAH", "Archive", "ModelAPI", "RemoteEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

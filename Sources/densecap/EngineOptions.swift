@@ -5,6 +5,7 @@ import Foundation
 import Jobs
 import Logging
 import ModelAPI
+import RemoteEngine
 
 /// Which model answers.
 enum EngineKind: String, ExpressibleByArgument, CaseIterable {
@@ -31,6 +32,42 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "Requests in flight at once to the server (with --engine openai): a caption job's events, bounded.")
     var parallel = 4
 
+    @Option(help: "How frames travel: image_url (one picture per frame, its time stated in the text) or video_url (vLLM's frame list; the native engine's prompt).")
+    var transport: RemoteEngineSettings.Transport = .imageURL
+
+    @Option(help: "Frame encoding: jpeg or png (lossless, larger).")
+    var frameFormat: RemoteEngineSettings.FrameFormat = .jpeg
+
+    @Option(help: "Long side of each frame sent, in pixels (shrunk with Pillow's bicubic, aspect kept; 0 = as decoded).")
+    var imageSize = 448
+
+    @Option(help: "JPEG quality, 1–100.")
+    var jpegQuality = 90
+
+    @Option(help: "Seconds one try may take (the whole answer).")
+    var timeout: Double = 600
+
+    @Option(help: "Tries after the first, for connection errors, timeouts, 408, 409, 429 and 5xx (back-off 0.5–8 s, Retry-After honoured).")
+    var maxRetries = 2
+
+    @Flag(inversion: .prefixedNo, help: "Also send the token limit as the deprecated max_tokens (older llama.cpp servers read only that).")
+    var maxTokensField = true
+
+    /// The remote client's settings (with --engine openai).
+    func remoteSettings() -> RemoteEngineSettings {
+        var s = RemoteEngineSettings(endpoint: endpoint ?? "", model: apiModel ?? "")
+        s.apiKeyVariable = apiKeyEnv
+        s.transport = transport
+        s.frameFormat = frameFormat
+        s.imageSize = imageSize > 0 ? imageSize : nil
+        s.jpegQuality = jpegQuality
+        s.parallel = parallel
+        s.timeoutSeconds = timeout
+        s.maxRetries = maxRetries
+        s.legacyMaxTokens = maxTokensField
+        return s
+    }
+
     func validate() throws {
         guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1") }
         switch engine {
@@ -41,6 +78,7 @@ struct EngineOptions: ParsableArguments {
                 throw ValidationError("--engine openai needs --endpoint http(s)://HOST[:PORT]/v1")
             }
             guard apiModel?.isEmpty == false else { throw ValidationError("--engine openai needs --api-model NAME") }
+            do { try remoteSettings().validate() } catch { throw ValidationError("\(error)") }
         }
     }
 }
@@ -61,6 +99,10 @@ func makeVisionModel(_ modelOptions: ModelOptions, _ engine: EngineOptions, batc
         return NativeVisionModel(model: model, identity: try CaptionJob.nativeIdentity(directory: directory, precision: modelOptions.precision),
                                  displayName: try modelOptions.name, batch: batch)
     case .openai:
-        throw CLIError(status: .unavailable, message: "--engine openai: not built yet")
+        let settings = engine.remoteSettings()
+        return try OpenAIVisionModel(settings: settings, apiKey: settings.apiKey(), logger: logger)
     }
 }
+
+extension RemoteEngineSettings.Transport: ExpressibleByArgument {}
+extension RemoteEngineSettings.FrameFormat: ExpressibleByArgument {}

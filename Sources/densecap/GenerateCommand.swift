@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import ModelAPI
 import ModelHub
+import RemoteEngine
 import VideoIO
 
 /// Options shared by the commands that load the language model.
@@ -65,10 +66,25 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
         case let e as HubError: status = Status(e.kind)
         case is WeightError, is ConfigError, is TokenizerError, is MediaError: status = .dataError
         case is GenerationError: status = .failure
+        case let e as RemoteEngineError: status = Status(remote: e)
         default: throw error
         }
         Console.error("\(error)")
         throw status.exitCode
+    }
+}
+
+extension Status {
+    /// A remote model's failure: 75 when another try later could succeed, 77 for a refused key,
+    /// 64 for unusable settings, 76 for answers that are not the API's.
+    init(remote e: RemoteEngineError) {
+        switch e.reason {
+        case .status(let code, _) where code == 401 || code == 403: self = .noPermission
+        case .invalidSettings, .invalidRequest: self = .usage
+        case .malformedResponse: self = .protocolError
+        case .status(let code, _) where !e.isTransient && (400..<500).contains(code): self = .protocolError
+        default: self = .tempFailure
+        }
     }
 }
 
