@@ -109,6 +109,7 @@ let package = Package(
             dependencies: ["ModelAPI", "Engine", "VideoIO", "FrameSampler", "TemporalCompress", "DenseCore",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
@@ -161,6 +162,8 @@ let package = Package(
             dependencies: ["Serve", "Engine", "ModelAPI", "VideoIO", "DenseCore", "TestClips",
                            .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "TestPostgres"]),
         // A real PostgreSQL server for the archive tests (scripts/test.sh's, or one started here).

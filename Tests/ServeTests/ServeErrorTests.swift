@@ -78,7 +78,8 @@ import Testing
         let gated = GatedModel(try Models.native(Models.lite))
         let server = try await RunningServer.start(ServedModel(model: gated, name: "tiny"),
                                                    settings: ServeSettings(maxBodyBytes: 64 << 10, maxFrames: 2))
-        let png = try dataURL(Self.image, type: "image/png")
+        // Small pictures (the video fixture's frames) keep these bodies under the 64 KiB limit.
+        let png = try dataURL(fixtures + "/nvila-video-frame-0.png", type: "image/png")
         // A body over the limit (the padding is a long text part).
         let big = try await chat(server, ["messages": userMessage([["type": "text", "text": String(repeating: "a", count: 200 << 10)]])])
         let frame = try Data(contentsOf: URL(fileURLWithPath: fixtures + "/nvila-video-frame-0.png")).base64EncodedString()
@@ -164,9 +165,10 @@ import Testing
         let gated = GatedModel(try Models.native(Models.lite))
         let server = try await RunningServer.start(ServedModel(model: gated, name: "tiny"), settings: ServeSettings(maxQueue: 1, batch: 1))
         let body: [String: Any] = ["max_tokens": 2, "messages": [["role": "user", "content": "hi"]]]
-        let first = Task { try await chat(server, body) }
+        let data = try JSONSerialization.data(withJSONObject: body)
+        let first = Task { try await chat(server, data) }
         await server.waitFor(waiting: 0, running: 1)
-        let second = Task { try await chat(server, body) }
+        let second = Task { try await chat(server, data) }
         await server.waitFor(waiting: 1, running: 1)
         let refused = try await chat(server, body)
         var streamed = body
@@ -205,8 +207,8 @@ import Testing
     @Test func stopAnswersQueuedRequests() async throws {
         let gated = GatedModel(try Models.native(Models.lite))
         let server = try await RunningServer.start(ServedModel(model: gated, name: "tiny"), settings: ServeSettings(batch: 1))
-        let body: [String: Any] = ["max_tokens": 2, "messages": [["role": "user", "content": "hi"]]]
-        let first = Task { try await chat(server, body) }
+        let data = try JSONSerialization.data(withJSONObject: ["max_tokens": 2, "messages": [["role": "user", "content": "hi"]]] as [String: Any])
+        let first = Task { try await chat(server, data) }
         await server.waitFor(waiting: 0, running: 1)
         let stopping = Task { try await server.stop() }
         await gated.gate.release()

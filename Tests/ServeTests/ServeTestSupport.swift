@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import ModelAPI
 import NIOCore
+import NIOHTTP1
 import Serve
 import Synchronization
 import Testing
@@ -157,7 +158,11 @@ func http(_ method: HTTPMethod = .POST, _ url: String, body: Data? = nil, header
 }
 
 func chat(_ server: RunningServer, _ body: [String: Any], headers: [(String, String)] = []) async throws -> HTTPResult {
-    try await http(.POST, server.base + "/v1/chat/completions", body: try JSONSerialization.data(withJSONObject: body), headers: headers)
+    try await chat(server, try JSONSerialization.data(withJSONObject: body), headers: headers)
+}
+
+func chat(_ server: RunningServer, _ body: Data, headers: [(String, String)] = []) async throws -> HTTPResult {
+    try await http(.POST, server.base + "/v1/chat/completions", body: body, headers: headers)
 }
 
 /// The `data:` lines of a server-sent event stream, parsed (`[DONE]` as the string).

@@ -168,15 +168,18 @@ import VideoIO
         let gated = GatedModel(native)
         let server = try await RunningServer.start(ServedModel(model: gated, name: "tiny"))
         let prompts = ["Describe the image.", "What colour is it?", "Name one thing."]
-        func body(_ prompt: String) throws -> [String: Any] {
-            ["max_tokens": 6, "messages": userMessage([["type": "image_url", "image_url": ["url": try dataURL(Self.image, type: "image/png")]],
-                                                       ["type": "text", "text": prompt]])]
+        let bodies = try prompts.map { prompt in
+            try JSONSerialization.data(withJSONObject: [
+                "max_tokens": 6,
+                "messages": userMessage([["type": "image_url", "image_url": ["url": try dataURL(Self.image, type: "image/png")]],
+                                         ["type": "text", "text": prompt]]),
+            ] as [String: Any])
         }
-        let first = Task { try await chat(server, try body(prompts[0])) }
+        let first = Task { try await chat(server, bodies[0]) }
         await server.waitFor(waiting: 0, running: 1)
-        let second = Task { try await chat(server, try body(prompts[1])) }
+        let second = Task { try await chat(server, bodies[1]) }
         await server.waitFor(waiting: 1, running: 1)
-        let third = Task { try await chat(server, try body(prompts[2])) }
+        let third = Task { try await chat(server, bodies[2]) }
         await server.waitFor(waiting: 2, running: 1)
         await gated.gate.release()
         let answers = [try await first.value, try await second.value, try await third.value]
