@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -112,11 +114,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // `densecap serve`: the native engine behind the OpenAI chat API (Hummingbird), one model, a
+        // bounded queue, equal-sampling requests decoded as one batch.
+        .target(
+            name: "Serve",
+            dependencies: ["ModelAPI", "Engine", "VideoIO", "FrameSampler", "TemporalCompress", "DenseCore",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "densecap",
             dependencies: [
                 "VideoIO", "FrameSampler", "TemporalCompress", "Engine", "DenseCore", "EventSegmenter", "CaptionWriters",
-                "Jobs", "ModelHub", "NIAH", "Archive", "ModelAPI", "RemoteEngine",
+                "Jobs", "ModelHub", "NIAH", "Archive", "ModelAPI", "RemoteEngine", "Serve",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -157,6 +169,14 @@ let package = Package(
             ],
             path: "Tests/TestHubServer"
         ),
+        .testTarget(
+            name: "ServeTests",
+            dependencies: ["Serve", "Engine", "ModelAPI", "VideoIO", "DenseCore", "TestClips",
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "TestPostgres"]),
         // A real PostgreSQL server for the archive tests (scripts/test.sh's, or one started here).
         .target(

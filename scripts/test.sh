@@ -28,3 +28,6 @@ trap stop_pg EXIT
 export DENSECAP_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
 
 swift test "$@"
+
+# The official openai Python client (PyPI, in a throwaway venv) against `densecap serve` on loopback.
+tools/openai_check.sh "$(swift build --show-bin-path)/densecap"

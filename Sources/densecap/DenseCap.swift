@@ -31,7 +31,7 @@ struct DenseCap: AsyncParsableCommand {
             """,
         version: densecapVersion,
         subcommands: [Caption.self, Probe.self, Frames.self, Segment.self, ArchiveCommand.self, Search.self, Describe.self, Ask.self,
-                      Evaluate.self, NeedleInAHaystack.self, Generate.self, Bench.self, Models.self, Doctor.self]
+                      Evaluate.self, NeedleInAHaystack.self, Generate.self, Bench.self, Models.self, Doctor.self, ServeCommand.self]
     )
 }
 
