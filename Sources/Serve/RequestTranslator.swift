@@ -144,9 +144,12 @@ struct RequestTranslator: Sendable {
         }
     }
 
+    /// Decodes with the encoding the bytes themselves announce (as Pillow, which vLLM and SGLang
+    /// use, opens a picture), the label's when they announce none of the three: clients label
+    /// every frame of a list `video/jpeg` whatever it holds.
     private func decode(_ bytes: Data, encoding: ImageEncoding, param: String) throws -> RGBImage {
         do {
-            return try VideoReader.decodeImage(bytes, encoding: encoding, name: param)
+            return try VideoReader.decodeImage(bytes, encoding: ImageEncoding(sniffing: bytes) ?? encoding, name: param)
         } catch let error as VideoError {
             throw APIError.undecodable(error.description, param: param)
         }

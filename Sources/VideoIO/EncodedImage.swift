@@ -17,6 +17,21 @@ public enum ImageEncoding: String, Sendable, CaseIterable {
         }
     }
 
+    /// The encoding the bytes' signature names: PNG's 8-byte signature, JPEG's SOI marker, or a
+    /// RIFF container of type WEBP; nil for anything else.
+    public init?(sniffing bytes: Data) {
+        let b = [UInt8](bytes.prefix(12))
+        if b.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
+            self = .png
+        } else if b.starts(with: [0xFF, 0xD8, 0xFF]) {
+            self = .jpeg
+        } else if b.count == 12, b.starts(with: Array("RIFF".utf8)), Array(b[8..<12]) == Array("WEBP".utf8) {
+            self = .webp
+        } else {
+            return nil
+        }
+    }
+
     var codecID: AVCodecID {
         switch self {
         case .jpeg: return AV_CODEC_ID_MJPEG

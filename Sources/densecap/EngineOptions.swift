@@ -90,14 +90,7 @@ func makeVisionModel(_ modelOptions: ModelOptions, _ engine: EngineOptions, batc
 {
     switch engine.engine {
     case .native:
-        Numerics.setThreads(modelOptions.threads)
-        let directory = try await modelOptions.checkpointDirectory(logger: logger)
-        let start = Date()
-        let model = try NVILAModel.load(directory: directory, logger: logger, precision: modelOptions.precision,
-                                        allowExtraTensors: modelOptions.allowExtraTensors)
-        logger.info("loaded \(directory) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; \(BLASRuntime.summary)")
-        return NativeVisionModel(model: model, identity: try CaptionJob.nativeIdentity(directory: directory, precision: modelOptions.precision),
-                                 displayName: try modelOptions.name, batch: batch)
+        return try await makeNativeModel(modelOptions, batch: batch, logger: logger)
     case .openai:
         let settings = engine.remoteSettings()
         return try OpenAIVisionModel(settings: settings, apiKey: settings.apiKey(), logger: logger)
@@ -106,3 +99,15 @@ func makeVisionModel(_ modelOptions: ModelOptions, _ engine: EngineOptions, batc
 
 extension RemoteEngineSettings.Transport: ExpressibleByArgument {}
 extension RemoteEngineSettings.FrameFormat: ExpressibleByArgument {}
+
+/// NVILA loaded from `--model` behind the seam, named `displayName` (default: `--model`).
+func makeNativeModel(_ modelOptions: ModelOptions, displayName: String? = nil, batch: Int, logger: Logger) async throws -> NativeVisionModel {
+    Numerics.setThreads(modelOptions.threads)
+    let directory = try await modelOptions.checkpointDirectory(logger: logger)
+    let start = Date()
+    let model = try NVILAModel.load(directory: directory, logger: logger, precision: modelOptions.precision,
+                                    allowExtraTensors: modelOptions.allowExtraTensors)
+    logger.info("loaded \(directory) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; \(BLASRuntime.summary)")
+    return NativeVisionModel(model: model, identity: try CaptionJob.nativeIdentity(directory: directory, precision: modelOptions.precision),
+                             displayName: try displayName ?? modelOptions.name, batch: batch)
+}

@@ -56,6 +56,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
+        guard modelOptions.model != nil else { throw ValidationError("--model is required: the checkpoint to serve") }
         do { try settings.validate() } catch let error as ServeSetupError { throw ValidationError(error.message) }
         if let apiKeyEnv, (ProcessInfo.processInfo.environment[apiKeyEnv] ?? "").isEmpty {
             throw ValidationError("--api-key-env \(apiKeyEnv): the environment variable is not set")
@@ -66,21 +67,12 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = global.makeLogger(label: "densecap.serve")
         let apiKey = apiKeyEnv.flatMap { ProcessInfo.processInfo.environment[$0] }
         let options = modelOptions
-        let server = ChatServer(settings: settings, modelName: servedModelName ?? options.model, apiKey: apiKey, logger: logger)
+        let server = ChatServer(settings: settings, modelName: try servedModelName ?? options.name, apiKey: apiKey, logger: logger)
         try await reportingErrors {
             do {
                 try await server.run(
                     load: {
-                        Numerics.setThreads(options.threads)
-                        let directory = try await options.checkpointDirectory(logger: logger)
-                        let start = Date()
-                        let model = try NVILAModel.load(directory: directory, logger: logger, precision: options.precision,
-                                                        allowExtraTensors: options.allowExtraTensors)
-                        let identity = try ModelIdentity.of(directory: directory)
-                        logger.info("loaded \(directory) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; \(BLASRuntime.summary)")
-                        let native = NativeVisionModel(
-                            model: model, identity: options.precision == .fp32 ? identity : "\(identity)|precision=\(options.precision)",
-                            displayName: server.modelName, batch: settings.batch)
+                        let native = try await makeNativeModel(options, displayName: server.modelName, batch: settings.batch, logger: logger)
                         return .native(native, name: server.modelName)
                     },
                     onListening: { host, port in
