@@ -175,7 +175,8 @@ public final class CaptionJob {
                 records[i].frameTimes = used[k].compactMap(\.time)
                 switch answers[k] {
                 case .success(let answer):
-                    records[i].caption = answer.text
+                    // Stripped, as VILA strips its answers (a server may keep a leading space).
+                    records[i].caption = answer.text.trimmingCharacters(in: .whitespacesAndNewlines)
                     records[i].state = .captioned
                     records[i].error = nil
                     records[i].generation = CaptionGeneration(

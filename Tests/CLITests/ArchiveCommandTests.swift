@@ -152,7 +152,9 @@ func startDensecap(_ arguments: [String], log: String) throws -> Process {
             let logPath = "\(root)/killed-\(runs).log"
             let run = try startDensecap(["archive", "run", "--verbose", "--store", "\(root)/killed", "--workers", "2"], log: logPath)
             while run.isRunning, kills < 10 {
-                try await Task.sleep(for: .milliseconds(Int.random(in: 200...800, using: &rng)))
+                // A blocking sleep: an awaited one resumes only when a cooperative thread is free,
+                // and other suites' long synchronous tests can hold them all until the run is over.
+                usleep(useconds_t(Int.random(in: 200...800, using: &rng) * 1000))
                 // The supervisor names each worker it starts; /proc is a second source (some
                 // sandboxes show another pid namespace there, or none).
                 let workers = liveWorkers(log: logPath, parent: run.processIdentifier)

@@ -7,7 +7,7 @@ import Testing
 /// engine's, word for word.
 @Suite(.serialized) struct RemoteCaptionTests {
     /// Starts `serve` on a free loopback port; returns it and its base URL once the model is loaded.
-    static func startServer(model: String, name: String, port: Int = 0, log: String) async throws -> (Process, String) {
+    static func startServer(model: String, name: String, port: Int = 0, log: String) throws -> (Process, String) {
         let server = try startDensecap(["serve", "--model", model, "--port", "\(port)", "--served-model-name", name], log: log)
         for _ in 0..<1800 {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
@@ -15,7 +15,7 @@ import Testing
                 return (server, String(line))
             }
             guard server.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(100))
+            usleep(100_000)  // blocking: see ArchiveCommandTests' kill loop
         }
         server.terminate()
         throw CLIFailure("serve did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
@@ -30,7 +30,7 @@ import Testing
         let out = temporaryFolder("remote-caption")
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let model = engineFixtures + "/tiny-nvila-video"
-        let (server, url) = try await Self.startServer(model: model, name: "tiny", log: out + "/serve.log")
+        let (server, url) = try Self.startServer(model: model, name: "tiny", log: out + "/serve.log")
         defer {
             server.terminate()
             server.waitUntilExit()
@@ -77,7 +77,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let model = engineFixtures + "/tiny-nvila-video"
         // A free port: the server's own choice, then the server stopped.
-        let (probe, url) = try await Self.startServer(model: model, name: "tiny", log: out + "/probe.log")
+        let (probe, url) = try Self.startServer(model: model, name: "tiny", log: out + "/probe.log")
         probe.terminate()
         probe.waitUntilExit()
         let port = try #require(url.split(separator: ":").last.flatMap { Int($0) })
@@ -92,7 +92,7 @@ import Testing
         #expect(manifest.components(separatedBy: "\"failed\"").count - 1 == 3)
         #expect(!manifest.contains("\"caption\":\"\""))
 
-        let (server, _) = try await Self.startServer(model: model, name: "tiny", port: port, log: out + "/serve.log")
+        let (server, _) = try Self.startServer(model: model, name: "tiny", port: port, log: out + "/serve.log")
         defer {
             server.terminate()
             server.waitUntilExit()
