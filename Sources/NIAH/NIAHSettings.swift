@@ -31,6 +31,17 @@ public enum ScoreRule: String, Codable, Sendable, CaseIterable {
     case vnbench
 }
 
+/// How an answer is obtained from the model.
+public enum AnswerMode: String, Codable, Sendable, CaseIterable {
+    /// The references' way: the answer teacher-forced after the question, the argmax ids at its
+    /// positions kept. Needs the model's logits: the in-process NVILA engine only.
+    case teacherForced = "teacher-forced"
+    /// Greedy generation through the `VisionLanguageModel` seam (the native engine or a remote
+    /// server): the cell's frames as one video, the question as the prompt, the generated text
+    /// scored by the text rules.
+    case generated
+}
+
 /// Everything that changes a run's numbers; recorded in `run.json` and compared on resume.
 public struct NIAHSettings: Codable, Equatable, Sendable {
     public var minFrames = 20
@@ -52,8 +63,38 @@ public struct NIAHSettings: Codable, Equatable, Sendable {
     /// Bytes a cell may need at its peak; cells estimated above it are refused up front (nil:
     /// 80 % of the machine's physical memory).
     public var memoryLimit: Int?
+    /// Teacher-forced (the references) or generated (through the seam). Absent from run.json
+    /// files written before it existed: those runs were teacher-forced.
+    public var answer: AnswerMode = .teacherForced
+    /// Generated mode's `max_new_tokens` (nil when teacher-forced).
+    public var maxNewTokens: Int?
+
+    /// Generated mode's default `maxNewTokens`: the datasets' answers are an option letter or a
+    /// word or short phrase; 32 tokens leave room for a model that adds a sentence, so the text
+    /// rules, not truncation, decide.
+    public static let defaultMaxNewTokens = 32
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case minFrames, maxFrames, frameInterval, depthInterval, fps, mode, score, rotateChoices, seed, memoryLimit, answer, maxNewTokens
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        minFrames = try c.decode(Int.self, forKey: .minFrames)
+        maxFrames = try c.decode(Int.self, forKey: .maxFrames)
+        frameInterval = try c.decode(Int.self, forKey: .frameInterval)
+        depthInterval = try c.decode(Double.self, forKey: .depthInterval)
+        fps = try c.decodeIfPresent(Rational.self, forKey: .fps)
+        mode = try c.decode(NeedleMode.self, forKey: .mode)
+        score = try c.decode(ScoreRule.self, forKey: .score)
+        rotateChoices = try c.decode(Bool.self, forKey: .rotateChoices)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        memoryLimit = try c.decodeIfPresent(Int.self, forKey: .memoryLimit)
+        answer = try c.decodeIfPresent(AnswerMode.self, forKey: .answer) ?? .teacherForced
+        maxNewTokens = try c.decodeIfPresent(Int.self, forKey: .maxNewTokens)
+    }
 
     /// Haystack lengths: `range(min, max + 1, interval)`.
     public var frameCounts: [Int] { Array(stride(from: minFrames, through: maxFrames, by: frameInterval)) }
@@ -77,6 +118,15 @@ public struct NIAHSettings: Codable, Equatable, Sendable {
         guard frameInterval > 0 else { throw NIAHError(.usage, "", "--frame-interval must be positive") }
         guard depthInterval >= 0.0001, depthInterval <= 1 else { throw NIAHError(.usage, "", "--depth-interval must be in [0.0001, 1]") }
         if let fps, fps <= .zero { throw NIAHError(.usage, "", "--fps must be positive") }
+        switch answer {
+        case .teacherForced:
+            guard maxNewTokens == nil else { throw NIAHError(.usage, "", "--max-new-tokens applies to --answer generated only") }
+        case .generated:
+            guard mode == .pixel else {
+                throw NIAHError(.usage, "", "--answer generated sends the needle as a frame of the video: it needs --mode pixel, not \(mode.rawValue)")
+            }
+            guard let maxNewTokens, maxNewTokens > 0 else { throw NIAHError(.usage, "", "--max-new-tokens must be positive") }
+        }
     }
 }
 
@@ -100,6 +150,9 @@ public struct Cell: Sendable, Equatable, Hashable {
     /// digits. (The VILA port's `int(depth × 100)` makes two cells one file for Δ = 0.01: 0.28
     /// and 0.29 both give 28.)
     public var fileName: String { "frame_\(frames)_depth_\(String(format: "%g", depth * 100)).json" }
+
+    /// Where a generated cell whose model call failed is recorded: `frame_{N}_depth_{P}.failed.json`.
+    public var failedFileName: String { "frame_\(frames)_depth_\(String(format: "%g", depth * 100)).failed.json" }
 }
 
 /// The frame sequence of a cell: `haystack[:i] + [needle] + haystack[i:N]`, i = `int(d × N)`.
