@@ -4,7 +4,8 @@ import Foundation
 // The V-NIAH protocol of LongVA (`vision_niah/eval_vision_niah.py` at f1d3a89) and its NVlabs/VILA
 // port (`llava/eval/vision_niah_vila/eval_vision_niah.py` at b760c34): a sweep of haystack lengths
 // N × needle depths d, the needle inserted before haystack frame `int(d × N)` (N + 1 frames in
-// all), each needle's answer teacher-forced after its question.
+// all), each needle's answer teacher-forced after its question (or, in generated mode, the
+// model's greedy answer through the `VisionLanguageModel` seam, scored on its text).
 
 /// How the needle reaches the model.
 public enum NeedleMode: String, Codable, Sendable, CaseIterable {

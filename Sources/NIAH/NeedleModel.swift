@@ -3,9 +3,9 @@ import Engine
 import Foundation
 import TemporalCompress
 
-/// What the sweep asks of a model. The in-process NVILA engine answers today; a remote engine
-/// can be plugged in behind the same few calls (frame tokens are computed once and cached, so
-/// only `predict` runs per cell).
+/// What the teacher-forced sweep asks of a model: the in-process NVILA engine (frame tokens are
+/// computed once and cached, so only `predict` runs per cell). Generated mode asks any
+/// `VisionLanguageModel` instead (`NIAHRunner.runGenerated`), remote servers included.
 protocol NeedleModel {
     /// Recorded in `run.json` (and compared on resume).
     var identity: ModelIdentity { get }

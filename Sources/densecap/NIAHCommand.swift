@@ -101,7 +101,7 @@ struct NeedleRun: AsyncParsableCommand {
     @Option(help: "GiB a cell may need; larger cells are refused up front (default: 80% of RAM).")
     var memoryLimit: Double?
 
-    @Option(help: "Folder for the haystack feature cache (default: --out).")
+    @Option(help: "Folder for the haystack cache: projected features, or the decoded frames with --answer generated (default: --out).")
     var cacheDir: String?
 
     @Flag(help: "Only redraw heatmap.png, heatmap.html and avg_accuracy.txt from all_accuracies.json.")

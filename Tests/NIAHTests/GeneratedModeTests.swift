@@ -109,7 +109,8 @@ func decodedHaystack(_ count: Int) throws -> [(time: MediaTime, image: RGBImage)
         let haystack = try decodedHaystack(8)
         let needle = needleFrame(try loadImage(out + "/needle-a.png"), frameSize: (96, 64))
         let other = needleFrame(try loadImage(out + "/needle-b.png"), frameSize: (96, 64))
-        #expect(needle.width == 96 && needle.height == 64 && !haystack.contains { $0.image == needle })
+        let needleIsNew = !haystack.contains { $0.image == needle }
+        #expect(needle.width == 96 && needle.height == 64 && needleIsNew)
         let questions = try NeedleDataset(path: dataset).questions(rotateChoices: false)
         for (c, cell) in cells.enumerated() {
             for (k, question) in questions.enumerated() {
@@ -119,9 +120,12 @@ func decodedHaystack(_ count: Int) throws -> [(time: MediaTime, image: RGBImage)
                 #expect(request.media.count == 1 && frames.count == cell.frames + 1, "cell \(cell)")
                 #expect(request.prompt == question.prompt && request.system == nil && request.videoDetail == nil)
                 #expect(request.generation == GenerationParameters(maxNewTokens: 16, temperature: 0, topP: 1, seed: 24_242_424))
-                #expect(frames[i].image == (k == 0 ? needle : other), "cell \(cell)")
+                // (Pictures compared to a Bool first: a failure prints the cell, not megabytes of pixels.)
+                let needleThere = frames[i].image == (k == 0 ? needle : other)
+                #expect(needleThere, "cell \(cell), question \(k)")
                 let rest = Array(frames[..<i]) + Array(frames[(i + 1)...])
-                #expect(rest.map(\.image) == haystack[..<cell.frames].map { $0.image }, "cell \(cell)")
+                let haystackThere = rest.map(\.image) == haystack[..<cell.frames].map { $0.image }
+                #expect(haystackThere, "cell \(cell)")
                 #expect(rest.map { $0.time! } == haystack[..<cell.frames].map { $0.time }, "cell \(cell)")  // PTS as decoded
                 let times = frames.map { $0.time! }
                 #expect(times == times.sorted(), "cell \(cell): \(times)")
