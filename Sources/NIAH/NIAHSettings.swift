@@ -23,7 +23,8 @@ public enum NeedleMode: String, Codable, Sendable, CaseIterable {
 
 /// Which of the references' verdicts makes a cell's score.
 public enum ScoreRule: String, Codable, Sendable, CaseIterable {
-    /// LongVA: the teacher-forced argmax ids equal the answer ids.
+    /// LongVA: the teacher-forced argmax ids equal the answer ids (generated: the text begins
+    /// with the answer, `NIAHScoring.longva(generatedText:answerText:)`).
     case longva
     /// VILA: the argmax ids decoded, spaces removed and lower-cased, equal the answer so treated.
     case vila
