@@ -294,7 +294,8 @@ public final class NIAHRunner {
     /// question with the question as the prompt, greedy (temperature 0, the run's seed,
     /// `maxNewTokens`). The generated text is scored by the text rules (`longva(generatedText:)`,
     /// `vila`, `vnbench`). A cell whose model call fails is recorded in its `.failed.json` and left
-    /// for the next run; the other cells go on.
+    /// for the next run; the other cells go on, unless every request of `deadCellLimit` cells in a
+    /// row failed (then it throws `NIAHError.tool`).
     /// - Parameters: as `run`'s (`afterCell` also follows a failed cell's file)
     public func runGenerated(
         haystack path: String, dataset datasetPath: String, out: String,
@@ -321,6 +322,7 @@ public final class NIAHRunner {
         let needles = try dataset.needles.map { needleFrame(try loadImage($0.imagePath), frameSize: haystack.displaySize) }
         let generation = GenerationParameters(maxNewTokens: maxNewTokens, temperature: 0, topP: 1, seed: settings.seed)
         var results: [CellResult] = []
+        var deadCells = 0  // cells in a row where every request failed
         for (done, cell) in plan.enumerated() {
             if let result = reusableCell(cell, out: out, questions: questions.count) {
                 results.append(result)
@@ -366,11 +368,19 @@ public final class NIAHRunner {
                 report.failed.append(failed)
                 logger.warning("cell \(cell.frames) frames, depth \(cell.depthPercent): \(failures.count) of \(questions.count) answers failed (first: \(failures[0].error)); recorded in \(failedFile), computed again by the next run")
             }
+            deadCells = answers.isEmpty ? deadCells + 1 : 0
+            if deadCells == Self.deadCellLimit {
+                throw NIAHError(.tool, "", "the model failed every request of \(deadCells) cells in a row (last: \(failures[0].error)); stopped, a rerun resumes")
+            }
             progress(done + 1, plan.count)
             try afterCell(cell)
         }
         return try finish(results, report: report, out: out)
     }
+
+    /// Generated mode stops after this many cells in a row whose every request failed (a server
+    /// down), rather than record the rest of the sweep as failed.
+    static let deadCellLimit = 3
 
     /// Checks the settings and inputs and makes the output folders. - Returns: the dataset, the
     /// haystack and the questions to ask

@@ -176,7 +176,7 @@ public struct NIAHError: Error, CustomStringConvertible, Equatable {
         case missing
         /// An output cannot be written (73).
         case output
-        /// A tool the run needs (the ffmpeg CLI) failed (1).
+        /// A tool the run needs failed: the ffmpeg CLI, or the model on every request (1).
         case tool
     }
 

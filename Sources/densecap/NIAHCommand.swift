@@ -25,7 +25,8 @@ struct NeedleInAHaystack: AsyncParsableCommand {
             error, recorded and computed again by a rerun); 64 bad usage or an \
             --out holding a different run; 65 bad input (empty or malformed dataset, haystack shorter \
             than the sweep, not a video, not a checkpoint); 66 missing input (needle image, dataset, \
-            haystack, model); 73 output not writable; 1 anything else (ffmpeg failed).
+            haystack, model); 73 output not writable; 1 anything else (ffmpeg failed, or the model \
+            failed every request of 3 cells in a row).
             """,
         subcommands: [NeedleRun.self, MakeHaystack.self],
         defaultSubcommand: NeedleRun.self)

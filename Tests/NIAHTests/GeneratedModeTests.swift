@@ -204,6 +204,31 @@ func decodedHaystack(_ count: Int) throws -> [(time: MediaTime, image: RGBImage)
         #expect(!FileManager.default.fileExists(atPath: out + "/cells/" + broken.failedFileName))
     }
 
+    /// A model that fails everything (a server down) stops the sweep after three dead cells in a
+    /// row instead of recording every cell as failed; a rerun with a working model resumes.
+    @Test func aDeadModelStopsTheSweep() async throws {
+        let out = try temporaryFolder("gen-dead")
+        let dataset = try TestMedia.dataset(in: out)
+        let settings = Self.settings()
+        let dead = ScriptedModel { _ in throw ModelDown() }
+        do {
+            _ = try await NIAHRunner(model: dead, settings: settings, logger: quietLogger).runGenerated(
+                haystack: TestMedia.haystack, dataset: dataset, out: out)
+            Issue.record("a model that fails every request ran the whole sweep")
+        } catch let error as NIAHError {
+            #expect(error == NIAHError(.tool, "", "the model failed every request of 3 cells in a row (last: HTTP 503 from the server (after 3 retries)); stopped, a rerun resumes"))
+        }
+        #expect(dead.requests.count == 3 * 2)
+        let files = try FileManager.default.contentsOfDirectory(atPath: out + "/cells").sorted()
+        #expect(files == settings.cells.prefix(3).map(\.failedFileName).sorted())
+
+        let healthy = ScriptedModel(reply: Self.scripted)
+        let report = try await NIAHRunner(model: healthy, settings: settings, logger: quietLogger).runGenerated(
+            haystack: TestMedia.haystack, dataset: dataset, out: out)
+        #expect(report.cellsComputed == settings.cells.count && report.failed.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/cells").allSatisfy { !$0.contains("failed") })
+    }
+
     /// Teacher forcing and generation do not mix: each entry point refuses the other's settings,
     /// and generation needs the needle as a frame (pixel mode).
     @Test func modesAreRefusedWhereTheyCannotWork() async throws {
