@@ -351,7 +351,9 @@ public final class NIAHRunner {
                         vnbench: NIAHScoring.vnbench(predictedText: a.text, answer: q.answer),
                         generation: GenerationRecord(a)))
                 case .failure(let error):
-                    failures.append(.init(needle: q.needle, rotation: q.rotation, error: "\(error)"))
+                    // One line, whatever a server's message holds.
+                    let line = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
+                    failures.append(.init(needle: q.needle, rotation: q.rotation, error: line))
                 }
             }
             let failedFile = out + "/cells/" + cell.failedFileName
