@@ -88,7 +88,7 @@ let package = Package(
         // the references' scoring and outputs. Sits beside Jobs as another job.
         .target(
             name: "NIAH",
-            dependencies: ["DenseCore", "VideoIO", "FrameSampler", "TemporalCompress", "Engine", "CaptionWriters", "CCairo",
+            dependencies: ["DenseCore", "VideoIO", "FrameSampler", "TemporalCompress", "Engine", "ModelAPI", "CaptionWriters", "CCairo",
                            .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "Logging", package: "swift-log")]
         ),
@@ -154,7 +154,7 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "NIAHTests",
-            dependencies: ["NIAH", "Engine", "VideoIO", "DenseCore", "TestClips", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["NIAH", "Engine", "ModelAPI", "VideoIO", "DenseCore", "TestClips", .product(name: "Logging", package: "swift-log")],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["DenseCore", "Engine", "TestClips", "TestHubServer", "Archive", "TestPostgres"]),
         // A Hub on loopback inside the test process (SwiftNIO's HTTP/1 server directly, so a test

@@ -12,19 +12,26 @@ import VideoIO
 /// Layout: a JSON header line (`key`, `tokens` = [S, H]) padded with spaces to 64 bytes, then fixed
 /// records `Int64 numerator, Int64 denominator` of the frame's time and `S·H` Float32, all
 /// little-endian. A torn last record is dropped on reopening; another key starts the file afresh.
+///
+/// Generated mode keeps the decoded frames themselves the same way (`pixels: true`): records of
+/// `H·W·3` bytes of RGB, `tokens` = [H, W, 3].
 final class FeatureStore {
     let path: String
     let tokenShape: [Int]
+    /// Bytes per scalar: 4 (Float32 tokens) or 1 (RGB pixels).
+    private let scalarBytes: Int
     private let headerLength: Int
     private(set) var count = 0
     private var writer: FileHandle?
     private var mapping: Data?
 
-    private var recordLength: Int { 16 + 4 * tokenShape.reduce(1, *) }
+    private var recordLength: Int { 16 + scalarBytes * tokenShape.reduce(1, *) }
 
-    init(path: String, key: String, tokenShape: [Int]) throws {
+    /// - Parameter pixels: records are RGB8 pictures of shape `[H, W, 3]` instead of Float32 tokens
+    init(path: String, key: String, tokenShape: [Int], pixels: Bool = false) throws {
         self.path = path
         self.tokenShape = tokenShape
+        scalarBytes = pixels ? 1 : 4
         var header = try JSONSerialization.data(withJSONObject: ["key": key, "tokens": tokenShape], options: [.sortedKeys])
         header += Data(repeating: 0x20, count: 63 - header.count % 64) + Data("\n".utf8)
         headerLength = header.count
@@ -49,12 +56,26 @@ final class FeatureStore {
     deinit { try? writer?.close() }
 
     func append(time: MediaTime, tokens: Tensor) throws {
-        precondition(tokens.shape == tokenShape, "FeatureStore: tokens \(tokens.shape), expected \(tokenShape)")
+        precondition(tokens.shape == tokenShape && scalarBytes == 4, "FeatureStore: tokens \(tokens.shape), expected \(tokenShape)")
+        try tokens.scalars.withUnsafeBytes { try append(time: time, payload: $0) }
+    }
+
+    /// - Throws: `NIAHError.data` when the picture's size is not the store's (a stream that
+    ///   changes size mid-way)
+    func append(time: MediaTime, image: RGBImage) throws {
+        precondition(scalarBytes == 1, "FeatureStore: a picture appended to a token store")
+        guard [image.height, image.width, 3] == tokenShape else {
+            throw NIAHError(.data, path, "a haystack frame at \(time.secondsString) s is \(image.width)×\(image.height), expected \(tokenShape[1])×\(tokenShape[0])")
+        }
+        try image.pixels.withUnsafeBytes { try append(time: time, payload: $0) }
+    }
+
+    private func append(time: MediaTime, payload: UnsafeRawBufferPointer) throws {
         guard let writer else { preconditionFailure("FeatureStore: append after finishing") }
         var data = Data(capacity: recordLength)
         withUnsafeBytes(of: time.rational.numerator.littleEndian) { data.append(contentsOf: $0) }
         withUnsafeBytes(of: time.rational.denominator.littleEndian) { data.append(contentsOf: $0) }
-        tokens.scalars.withUnsafeBytes { data.append(contentsOf: $0) }
+        data.append(contentsOf: payload)
         do {
             try writer.write(contentsOf: data)
         } catch {
@@ -97,6 +118,15 @@ final class FeatureStore {
             var t = Tensor(uninitialized: tokenShape)
             t.scalars.withUnsafeMutableBytes { dst in dst.copyMemory(from: UnsafeRawBufferPointer(start: base, count: 4 * n)) }
             return t
+        }
+    }
+
+    /// Picture of frame `i` (a pixel store).
+    func image(_ i: Int) -> RGBImage {
+        let n = tokenShape.reduce(1, *)
+        return mapping!.withUnsafeBytes { p in
+            let base = p.baseAddress! + record(i) + 16
+            return RGBImage(width: tokenShape[1], height: tokenShape[0], pixels: Array(UnsafeRawBufferPointer(start: base, count: n)))
         }
     }
 }
@@ -157,12 +187,13 @@ enum Haystack {
         }
     }
 
-    /// Fills `store` up to `frames` sampled frames, running `tokens` on those not there yet.
+    /// Fills `store` up to `frames` sampled frames, running `append` (the frame's time and
+    /// picture into the store) on those not there yet.
     /// - Returns: frames computed in this call.
     /// - Throws: `NIAHError.data` when the video ends before `frames` samples.
     static func extract(
         _ info: HaystackInfo, frames needed: Int, into store: FeatureStore, logger: Logger,
-        tokens: (RGBImage) -> Tensor, progress: (Int, Int) -> Void
+        append: (MediaTime, RGBImage) throws -> Void, progress: (Int, Int) -> Void
     ) throws -> Int {
         guard store.count < needed else { return 0 }
         let reader = try VideoReader(path: info.path)
@@ -170,7 +201,7 @@ enum Haystack {
         func take(_ frame: VideoFrame) throws {
             defer { sampled += 1 }
             guard sampled >= store.count else { return }  // cached by an earlier run
-            try store.append(time: frame.time, tokens: tokens(try reader.image(from: frame)))
+            try append(frame.time, try reader.image(from: frame))
             computed += 1
             progress(sampled + 1, needed)
         }

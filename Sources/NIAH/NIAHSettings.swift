@@ -4,7 +4,8 @@ import Foundation
 // The V-NIAH protocol of LongVA (`vision_niah/eval_vision_niah.py` at f1d3a89) and its NVlabs/VILA
 // port (`llava/eval/vision_niah_vila/eval_vision_niah.py` at b760c34): a sweep of haystack lengths
 // N × needle depths d, the needle inserted before haystack frame `int(d × N)` (N + 1 frames in
-// all), each needle's answer teacher-forced after its question.
+// all), each needle's answer teacher-forced after its question (or, in generated mode, the
+// model's greedy answer through the `VisionLanguageModel` seam, scored on its text).
 
 /// How the needle reaches the model.
 public enum NeedleMode: String, Codable, Sendable, CaseIterable {
@@ -22,13 +23,25 @@ public enum NeedleMode: String, Codable, Sendable, CaseIterable {
 
 /// Which of the references' verdicts makes a cell's score.
 public enum ScoreRule: String, Codable, Sendable, CaseIterable {
-    /// LongVA: the teacher-forced argmax ids equal the answer ids.
+    /// LongVA: the teacher-forced argmax ids equal the answer ids (generated: the text begins
+    /// with the answer, `NIAHScoring.longva(generatedText:answerText:)`).
     case longva
     /// VILA: the argmax ids decoded, spaces removed and lower-cased, equal the answer so treated.
     case vila
     /// VNBench: the decoded prediction cut at the first "." and reduced to the first of A/B/C/D
     /// it contains (in that priority), equal to the answer letter.
     case vnbench
+}
+
+/// How an answer is obtained from the model.
+public enum AnswerMode: String, Codable, Sendable, CaseIterable {
+    /// The references' way: the answer teacher-forced after the question, the argmax ids at its
+    /// positions kept. Needs the model's logits: the in-process NVILA engine only.
+    case teacherForced = "teacher-forced"
+    /// Greedy generation through the `VisionLanguageModel` seam (the native engine or a remote
+    /// server): the cell's frames as one video, the question as the prompt, the generated text
+    /// scored by the text rules.
+    case generated
 }
 
 /// Everything that changes a run's numbers; recorded in `run.json` and compared on resume.
@@ -52,8 +65,38 @@ public struct NIAHSettings: Codable, Equatable, Sendable {
     /// Bytes a cell may need at its peak; cells estimated above it are refused up front (nil:
     /// 80 % of the machine's physical memory).
     public var memoryLimit: Int?
+    /// Teacher-forced (the references) or generated (through the seam). Absent from run.json
+    /// files written before it existed: those runs were teacher-forced.
+    public var answer: AnswerMode = .teacherForced
+    /// Generated mode's `max_new_tokens` (nil when teacher-forced).
+    public var maxNewTokens: Int?
+
+    /// Generated mode's default `maxNewTokens`: the datasets' answers are an option letter or a
+    /// word or short phrase; 32 tokens leave room for a model that adds a sentence, so the text
+    /// rules, not truncation, decide.
+    public static let defaultMaxNewTokens = 32
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case minFrames, maxFrames, frameInterval, depthInterval, fps, mode, score, rotateChoices, seed, memoryLimit, answer, maxNewTokens
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        minFrames = try c.decode(Int.self, forKey: .minFrames)
+        maxFrames = try c.decode(Int.self, forKey: .maxFrames)
+        frameInterval = try c.decode(Int.self, forKey: .frameInterval)
+        depthInterval = try c.decode(Double.self, forKey: .depthInterval)
+        fps = try c.decodeIfPresent(Rational.self, forKey: .fps)
+        mode = try c.decode(NeedleMode.self, forKey: .mode)
+        score = try c.decode(ScoreRule.self, forKey: .score)
+        rotateChoices = try c.decode(Bool.self, forKey: .rotateChoices)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        memoryLimit = try c.decodeIfPresent(Int.self, forKey: .memoryLimit)
+        answer = try c.decodeIfPresent(AnswerMode.self, forKey: .answer) ?? .teacherForced
+        maxNewTokens = try c.decodeIfPresent(Int.self, forKey: .maxNewTokens)
+    }
 
     /// Haystack lengths: `range(min, max + 1, interval)`.
     public var frameCounts: [Int] { Array(stride(from: minFrames, through: maxFrames, by: frameInterval)) }
@@ -77,6 +120,15 @@ public struct NIAHSettings: Codable, Equatable, Sendable {
         guard frameInterval > 0 else { throw NIAHError(.usage, "", "--frame-interval must be positive") }
         guard depthInterval >= 0.0001, depthInterval <= 1 else { throw NIAHError(.usage, "", "--depth-interval must be in [0.0001, 1]") }
         if let fps, fps <= .zero { throw NIAHError(.usage, "", "--fps must be positive") }
+        switch answer {
+        case .teacherForced:
+            guard maxNewTokens == nil else { throw NIAHError(.usage, "", "--max-new-tokens applies to --answer generated only") }
+        case .generated:
+            guard mode == .pixel else {
+                throw NIAHError(.usage, "", "--answer generated sends the needle as a frame of the video: it needs --mode pixel, not \(mode.rawValue)")
+            }
+            guard let maxNewTokens, maxNewTokens > 0 else { throw NIAHError(.usage, "", "--max-new-tokens must be positive") }
+        }
     }
 }
 
@@ -100,6 +152,9 @@ public struct Cell: Sendable, Equatable, Hashable {
     /// digits. (The VILA port's `int(depth × 100)` makes two cells one file for Δ = 0.01: 0.28
     /// and 0.29 both give 28.)
     public var fileName: String { "frame_\(frames)_depth_\(String(format: "%g", depth * 100)).json" }
+
+    /// Where a generated cell whose model call failed is recorded: `frame_{N}_depth_{P}.failed.json`.
+    public var failedFileName: String { "frame_\(frames)_depth_\(String(format: "%g", depth * 100)).failed.json" }
 }
 
 /// The frame sequence of a cell: `haystack[:i] + [needle] + haystack[i:N]`, i = `int(d × N)`.
@@ -121,7 +176,7 @@ public struct NIAHError: Error, CustomStringConvertible, Equatable {
         case missing
         /// An output cannot be written (73).
         case output
-        /// A tool the run needs (the ffmpeg CLI) failed (1).
+        /// A tool the run needs failed: the ffmpeg CLI, or the model on every request (1).
         case tool
     }
 

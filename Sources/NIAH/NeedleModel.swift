@@ -3,9 +3,9 @@ import Engine
 import Foundation
 import TemporalCompress
 
-/// What the sweep asks of a model. The in-process NVILA engine answers today; a remote engine
-/// can be plugged in behind the same few calls (frame tokens are computed once and cached, so
-/// only `predict` runs per cell).
+/// What the teacher-forced sweep asks of a model: the in-process NVILA engine (frame tokens are
+/// computed once and cached, so only `predict` runs per cell). Generated mode asks any
+/// `VisionLanguageModel` instead (`NIAHRunner.runGenerated`), remote servers included.
 protocol NeedleModel {
     /// Recorded in `run.json` (and compared on resume).
     var identity: ModelIdentity { get }
@@ -28,20 +28,24 @@ protocol NeedleModel {
     func predict(frames: [Tensor], question: String, answer: [Int], mode: NeedleMode) throws -> [Int]
 }
 
-/// Which model produced a run's numbers.
+/// Which model produced a run's numbers. A model behind the `VisionLanguageModel` seam (generated
+/// mode) states only its name and identity; the checkpoint's shapes are recorded when the
+/// in-process engine answers teacher-forced.
 public struct ModelIdentity: Codable, Equatable, Sendable {
-    /// What the user passed as `--model` (a folder or a Hub id).
+    /// What the user passed as `--model` (a folder or a Hub id), or the seam model's display name.
     public var name: String
-    /// sha256 over the checkpoint's config and weight files' names and sizes, and config.json.
+    /// Teacher-forced: sha256 over the checkpoint's config and weight files' names and sizes, and
+    /// config.json. Generated: the seam model's `identity` (the checkpoint's content identity and
+    /// precision, or the remote server's model name).
     public var fingerprint: String
-    public var imageMode: String
-    public var videoEncoder: String
-    public var tokensPerFrame: Int
-    public var hiddenSize: Int
-    public var contextLength: Int
+    public var imageMode: String?
+    public var videoEncoder: String?
+    public var tokensPerFrame: Int?
+    public var hiddenSize: Int?
+    public var contextLength: Int?
 
-    public init(name: String, fingerprint: String, imageMode: String, videoEncoder: String, tokensPerFrame: Int,
-                hiddenSize: Int, contextLength: Int) {
+    public init(name: String, fingerprint: String, imageMode: String? = nil, videoEncoder: String? = nil, tokensPerFrame: Int? = nil,
+                hiddenSize: Int? = nil, contextLength: Int? = nil) {
         self.name = name
         self.fingerprint = fingerprint
         self.imageMode = imageMode
@@ -63,17 +67,20 @@ enum ReferenceTemplate {
 struct NVILANeedleModel: NeedleModel {
     let model: NVILAModel
     let identity: ModelIdentity
+    /// Projected tokens per frame (S).
+    let tokensPerFrame: Int
 
     init(model: NVILAModel, name: String, directory: String) {
         self.model = model
         let tokens = model.projector.tokenCount(gridSide: model.tower.config.gridSide)
+        tokensPerFrame = tokens
         identity = ModelIdentity(
             name: name, fingerprint: checkpointFingerprint(directory), imageMode: "\(model.config.imageMode)",
             videoEncoder: "\(model.config.videoEncoder)", tokensPerFrame: tokens, hiddenSize: model.llm.config.hiddenSize,
             contextLength: model.llm.config.maxPositionEmbeddings)
     }
 
-    var frameTokenShape: [Int] { [identity.tokensPerFrame, identity.hiddenSize] }
+    var frameTokenShape: [Int] { [tokensPerFrame, model.llm.config.hiddenSize] }
     var contextLength: Int { model.llm.config.maxPositionEmbeddings }
 
     func frameTokens(_ image: RGBImage, mode: NeedleMode) -> Tensor {
@@ -89,10 +96,7 @@ struct NVILANeedleModel: NeedleModel {
         // produce_needle_embedding.py: the image alone, padded to a square like the frames.
         case .embedding: return frameTokens(image, mode: .embedding)
         // A frame of the stream: the decoder's size first, then the checkpoint's frame path.
-        case .pixel:
-            let frame = image.width == frameSize.width && image.height == frameSize.height
-                ? image : pillowResize(image, width: frameSize.width, height: frameSize.height)
-            return frameTokens(frame, mode: .pixel)
+        case .pixel: return frameTokens(needleFrame(image, frameSize: frameSize), mode: .pixel)
         }
     }
 
@@ -100,7 +104,7 @@ struct NVILANeedleModel: NeedleModel {
     func decode(_ ids: [Int]) -> String { model.tokenizer.decode(ids) }
 
     func promptLength(frames: Int, question: String, mode: NeedleMode) throws -> Int {
-        let S = identity.tokensPerFrame
+        let S = tokensPerFrame
         switch mode {
         case .embedding:
             return tokenize(ReferenceTemplate.preprompt).count + frames * S + tokenize(question).count
@@ -162,6 +166,13 @@ struct NVILANeedleModel: NeedleModel {
         }
         return predicted
     }
+}
+
+/// The needle image as a frame of the haystack's stream (pixel mode, both answer modes): resized
+/// to the video's display size with Pillow's resampling, as a decoder would give it.
+func needleFrame(_ image: RGBImage, frameSize: (width: Int, height: Int)) -> RGBImage {
+    image.width == frameSize.width && image.height == frameSize.height
+        ? image : pillowResize(image, width: frameSize.width, height: frameSize.height)
 }
 
 /// Row-wise argmax (first maximum, as torch.argmax). - Parameter x: `[R, V]`

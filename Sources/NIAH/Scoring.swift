@@ -30,6 +30,15 @@ public enum NIAHScoring {
         s.replacingOccurrences(of: " ", with: "").lowercased()
     }
 
+    /// LongVA's rule for a generated answer, which has text but no ids to compare: the text
+    /// (leading whitespace dropped) begins with the answer. Greedy generation begins with the
+    /// answer's k ids exactly when the teacher-forced argmax at its k positions equals them (the
+    /// references' test); the text form differs only where the answer's last token would merge
+    /// with what the model writes after it. Like LongVA's, it ignores what follows the answer.
+    public static func longva(generatedText: String, answerText: String) -> Bool {
+        String(generatedText.drop { $0.isWhitespace }).hasPrefix(answerText)
+    }
+
     /// The verdict of `rule` for one answer.
     public static func verdict(_ rule: ScoreRule, predicted: [Int], predictedText: String, answer: [Int], answerText: String) -> Bool {
         switch rule {

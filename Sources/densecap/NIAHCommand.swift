@@ -3,6 +3,8 @@ import DenseCore
 import Engine
 import Foundation
 import Jobs
+import Logging
+import ModelAPI
 import NIAH
 
 struct NeedleInAHaystack: AsyncParsableCommand {
@@ -14,18 +16,24 @@ struct NeedleInAHaystack: AsyncParsableCommand {
             round(avg_fps)-th decoded frame (or --fps), their features computed once and cached \
             (<out>/haystack-<mode>.features); for each cell of N frames and depth d the needle goes \
             before frame int(d·N), each needle's answer is teacher-forced after its question and scored \
-            by --score. Outputs in --out: all_accuracies.json, avg_accuracy.txt, heatmap.png, \
+            by --score. With --answer generated the model is asked instead, through the engine seam \
+            (--engine native, or --engine openai for a remote server): the cell's decoded frames and \
+            the needle as one video, the question as the prompt, greedy, the text scored by the text \
+            rules. Outputs in --out: all_accuracies.json, avg_accuracy.txt, heatmap.png, \
             heatmap.html, run.json and one file per cell under cells/ (a rerun computes only missing \
-            cells). Exit codes: 0 done; 3 done but some cells refused (memory); 64 bad usage or an \
+            cells). Exit codes: 0 done; 3 done but some cells refused (memory) or failed (a model \
+            error, recorded and computed again by a rerun); 64 bad usage or an \
             --out holding a different run; 65 bad input (empty or malformed dataset, haystack shorter \
             than the sweep, not a video, not a checkpoint); 66 missing input (needle image, dataset, \
-            haystack, model); 73 output not writable; 1 anything else (ffmpeg failed).
+            haystack, model); 73 output not writable; 1 anything else (ffmpeg failed, or the model \
+            failed every request of 3 cells in a row).
             """,
         subcommands: [NeedleRun.self, MakeHaystack.self],
         defaultSubcommand: NeedleRun.self)
 }
 
 extension NeedleMode: ExpressibleByArgument {}
+extension AnswerMode: ExpressibleByArgument {}
 extension ScoreRule: ExpressibleByArgument {}
 
 /// NIAHError's exit status in the CLI's table.
@@ -56,9 +64,6 @@ struct NeedleRun: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run (or resume) a sweep; the default of `densecap niah`.")
 
-    @Option(help: ArgumentHelp("NVILA checkpoint: a folder or a Hugging Face id ORG/NAME[@REVISION].", valueName: "dir-or-id"))
-    var model: String?
-
     @Option(help: "Haystack video (any file FFmpeg decodes; see `densecap niah make-haystack`).")
     var haystack: String?
 
@@ -76,30 +81,35 @@ struct NeedleRun: AsyncParsableCommand {
     @Option(help: "Haystack frames per second (exact: 1, 1/2); default: the references' every round(avg_fps)-th frame.")
     var fps: String?
 
-    @Option(help: "embedding: needle tokens spliced (parity with the references); pixel: the needle becomes a frame through the whole video path.")
-    var mode: NeedleMode = .embedding
+    @Option(help: "teacher-forced: the answer teacher-forced after the question, argmax ids kept (the references; native engine only); generated: the model's greedy answer through the engine seam (native or --engine openai).")
+    var answer: AnswerMode = .teacherForced
 
-    @Option(help: "Verdict that makes the score: longva (answer ids), vila (text, spaces and case ignored), vnbench (option letter).")
+    @Option(help: "embedding: needle tokens spliced (parity with the references); pixel: the needle becomes a frame through the whole video path. Default: embedding when teacher-forced; generated needs pixel.")
+    var mode: NeedleMode?
+
+    @Option(help: "Verdict that makes the score: longva (answer ids; generated: the text begins with the answer), vila (text, spaces and case ignored), vnbench (option letter).")
     var score: ScoreRule = .longva
+
+    @Option(help: "Most tokens a generated answer may have (--answer generated; default \(NIAHSettings.defaultMaxNewTokens)).")
+    var maxNewTokens: Int?
 
     @Flag(help: "Ask each multiple-choice needle once per rotation of its options; it counts only if all are right (VNBench).")
     var rotateChoices = false
 
-    @Option(help: "Seed recorded in run.json (teacher forcing draws nothing at random).")
+    @Option(help: "Seed recorded in run.json and sent with every generated request (teacher forcing draws nothing at random).")
     var seed: UInt64 = 24_242_424
 
     @Option(help: "GiB a cell may need; larger cells are refused up front (default: 80% of RAM).")
     var memoryLimit: Double?
 
-    @Option(help: "Folder for the haystack feature cache (default: --out).")
+    @Option(help: "Folder for the haystack cache: projected features, or the decoded frames with --answer generated (default: --out).")
     var cacheDir: String?
-
-    @Option(help: "Threads for BLAS and the elementwise loops (0 = one per core).")
-    var threads = 0
 
     @Flag(help: "Only redraw heatmap.png, heatmap.html and avg_accuracy.txt from all_accuracies.json.")
     var plotOnly = false
 
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup(title: "Remote model") var engine: EngineOptions
     @OptionGroup var global: GlobalOptions
 
     func settings() throws -> NIAHSettings {
@@ -112,7 +122,9 @@ struct NeedleRun: AsyncParsableCommand {
             guard let rate = Rational(parsing: fps), rate > .zero else { throw ValidationError("--fps: not a positive rate: \(fps)") }
             s.fps = rate
         }
-        s.mode = mode
+        s.answer = answer
+        s.mode = mode ?? (answer == .generated ? .pixel : .embedding)
+        s.maxNewTokens = answer == .generated ? maxNewTokens ?? NIAHSettings.defaultMaxNewTokens : maxNewTokens
         s.score = score
         s.rotateChoices = rotateChoices
         s.seed = seed
@@ -128,7 +140,13 @@ struct NeedleRun: AsyncParsableCommand {
                 Console.stdout("Average Accuracy: \(average.map { "\($0)" } ?? "none")\n")
                 return
             }
-            guard let model, let haystack, let needles else {
+            if engine.engine == .openai && answer == .teacherForced {
+                throw CLIError(status: .usage, message: "--engine openai answers by generation only (teacher forcing needs the model's logits): add --answer generated")
+            }
+            if answer == .teacherForced && modelOptions.precision != .fp32 {
+                throw CLIError(status: .usage, message: "--precision applies to --answer generated; teacher forcing runs fp32, as the references")
+            }
+            guard engine.engine == .openai || modelOptions.model != nil, let haystack, let needles else {
                 throw CLIError(status: .usage, message: "--model, --haystack and --needles are required (except with --plot-only)")
             }
             let settings = try settings()
@@ -142,34 +160,50 @@ struct NeedleRun: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: haystack) else {
                 throw NIAHError(.missing, haystack, "haystack video not found")
             }
-            Numerics.setThreads(threads)
-            let directory = try await resolveModel(model, logger: logger)
-            guard NVILAModel.isCheckpoint(directory: directory) else {
-                throw CLIError(status: .dataError, message: "\(model): not an NVILA checkpoint")
+            let runner: NIAHRunner
+            switch answer {
+            case .teacherForced:
+                Numerics.setThreads(modelOptions.threads)
+                let directory = try await modelOptions.checkpointDirectory(logger: logger)
+                let loaded = try NVILAModel.load(directory: directory, logger: logger)
+                logger.info("loaded \(directory); \(BLASRuntime.summary)")
+                runner = NIAHRunner(model: loaded, name: try modelOptions.name, directory: directory, settings: settings, logger: logger)
+            case .generated:
+                runner = NIAHRunner(model: try await makeVisionModel(modelOptions, engine, logger: logger), settings: settings, logger: logger)
             }
-            let loaded = try NVILAModel.load(directory: directory, logger: logger)
-            logger.info("loaded \(directory); \(BLASRuntime.summary)")
-            let runner = NIAHRunner(model: loaded, name: model, directory: directory, settings: settings, logger: logger)
             runner.version = densecapVersion
             runner.cacheDirectory = cacheDir
             let bar = ProgressBar(label: "niah")
-            let report = try runner.run(haystack: haystack, dataset: needles, out: out) { done, total in
-                bar.update(Double(done) / Double(max(total, 1)), detail: "\(done)/\(total) cells")
+            let progress = { (done: Int, total: Int) in bar.update(Double(done) / Double(max(total, 1)), detail: "\(done)/\(total) cells") }
+            let report: NIAHReport
+            if answer == .generated {
+                report = try await runner.runGenerated(haystack: haystack, dataset: needles, out: out, progress: progress)
+            } else {
+                report = try runner.run(haystack: haystack, dataset: needles, out: out, progress: progress)
             }
             bar.finish()
-            for refused in report.refused {
-                Console.warning("cell \(refused.frames) frames, depth \(refused.depth): refused: \(refused.reason)")
-            }
-            if report.haystackFramesComputed > 0 {
-                logger.info("haystack throughput: \(report.haystackFramesComputed) frames in \(String(format: "%.2f", report.haystackSeconds)) s (\(String(format: "%.3f", Double(report.haystackFramesComputed) / report.haystackSeconds)) frames/s)")
-            }
-            if report.cellsComputed > 0 {
-                logger.info("cells: \(report.cellsComputed) in \(String(format: "%.2f", report.cellSeconds)) s (\(String(format: "%.2f", report.cellSeconds / Double(report.cellsComputed))) s per cell)")
-            }
-            logger.info("\(report.cellsComputed) cells computed, \(report.cellsReused) reused, \(report.refused.count) refused; haystack frames: \(report.haystackFramesComputed) computed, \(report.haystackFramesCached) cached")
-            Console.stdout("Average Accuracy: \(report.averageScore.map { "\($0)" } ?? "none")\n")
-            if !report.refused.isEmpty { throw Status.partial.exitCode }
+            summarize(report, logger: logger)
+            if !report.refused.isEmpty || !report.failed.isEmpty { throw Status.partial.exitCode }
         }
+    }
+
+    /// Warnings for refused and failed cells, timings to the log, the average to stdout.
+    private func summarize(_ report: NIAHReport, logger: Logger) {
+        for refused in report.refused {
+            Console.warning("cell \(refused.frames) frames, depth \(refused.depth): refused: \(refused.reason)")
+        }
+        for failed in report.failed {
+            Console.warning("cell \(failed.frames) frames, depth \(failed.depth): failed: \(failed.failures[0].error) (a rerun computes it again)")
+        }
+        if report.haystackFramesComputed > 0 {
+            logger.info("haystack throughput: \(report.haystackFramesComputed) frames in \(String(format: "%.2f", report.haystackSeconds)) s (\(String(format: "%.3f", Double(report.haystackFramesComputed) / report.haystackSeconds)) frames/s)")
+        }
+        if report.cellsComputed > 0 {
+            logger.info("cells: \(report.cellsComputed) in \(String(format: "%.2f", report.cellSeconds)) s (\(String(format: "%.2f", report.cellSeconds / Double(report.cellsComputed))) s per cell)")
+        }
+        let failed = report.failed.isEmpty ? "" : ", \(report.failed.count) failed"
+        logger.info("\(report.cellsComputed) cells computed, \(report.cellsReused) reused, \(report.refused.count) refused\(failed); haystack frames: \(report.haystackFramesComputed) computed, \(report.haystackFramesCached) cached")
+        Console.stdout("Average Accuracy: \(report.averageScore.map { "\($0)" } ?? "none")\n")
     }
 }
 

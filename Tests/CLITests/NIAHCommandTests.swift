@@ -82,4 +82,45 @@ import Testing
         #expect(cellFiles().count == total)
         #expect(r.stdout.hasPrefix("Average Accuracy: "))
     }
+    /// A remote engine answers only by generation: teacher forcing (the default) is refused in one
+    /// line before anything is read or loaded; generation needs pixel mode.
+    @Test func remoteEngineRefusesTeacherForcing() throws {
+        let clip = try Clip.cfr10.path
+        let good = try Self.needles("niah-remote")
+        let remote = ["--engine", "openai", "--endpoint", "http://127.0.0.1:9/v1", "--api-model", "nvila"]
+        for answer in [[], ["--answer", "teacher-forced"]] {
+            let r = try densecap(["niah", "--haystack", clip, "--needles", good.dataset, "--out", good.folder + "/o"] + remote + answer)
+            #expect(r.status == 64)
+            #expect(r.stderr == "densecap: error: --engine openai answers by generation only (teacher forcing needs the model's logits): add --answer generated\n")
+        }
+        var r = try densecap("niah", "--model", Self.model, "--answer", "generated", "--mode", "embedding", "--haystack", clip,
+                             "--needles", good.dataset, "--out", good.folder + "/o")
+        #expect(r.status == 64)
+        #expect(r.stderr == "densecap: error: --answer generated sends the needle as a frame of the video: it needs --mode pixel, not embedding\n")
+        r = try densecap("niah", "--model", Self.model, "--max-new-tokens", "8", "--haystack", clip, "--needles", good.dataset,
+                         "--out", good.folder + "/o")
+        #expect(r.status == 64)
+        #expect(!FileManager.default.fileExists(atPath: good.folder + "/o"))
+    }
+
+    /// `--answer generated` with the native engine: pixel mode by default, greedy answers through
+    /// the seam recorded per cell with their finish reason and usage; a rerun reuses every cell.
+    @Test func generatedWithTheNativeEngine() throws {
+        let clip = try Clip.cfr10.path
+        let (folder, dataset) = try Self.needles("niah-generated")
+        let out = folder + "/o"
+        let args = ["niah", "--model", Self.model, "--answer", "generated", "--max-new-tokens", "3", "--haystack", clip,
+                    "--needles", dataset, "--out", out, "--min-frames", "1", "--max-frames", "2", "--frame-interval", "1",
+                    "--depth-interval", "1", "--threads", "1"]
+        var r = try densecap(args)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix("Average Accuracy: "))
+        let run = try String(contentsOfFile: out + "/run.json", encoding: .utf8)
+        #expect(run.contains("\"answer\" : \"generated\"") && run.contains("\"mode\" : \"pixel\"") && run.contains("\"maxNewTokens\" : 3"))
+        let cell = try String(contentsOfFile: out + "/cells/frame_2_depth_100.json", encoding: .utf8)
+        #expect(cell.contains("\"finishReason\"") && cell.contains("\"completionTokens\"") && !cell.contains("answerIDs"))
+        r = try densecap(args)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("0 cells computed, 4 reused, 0 refused; haystack frames: 0 computed, 2 cached"))
+    }
 }
