@@ -29,6 +29,7 @@
 #   BENCH_MODEL_FPS     the model frame grid, --fps (default 1)
 #   BENCH_MAX_NEW_TOKENS  caption length cap (default 32; random weights never stop early)
 #   BENCH_FRAMES_PER_EVENT  --frames-per-event (default: the checkpoint's num_video_frames, 8)
+#   BENCH_PRECISION     --precision (default fp32; auto = bf16 tower where the CPU has bf16, int8 LLM)
 #   SCENES, SCENE_SECONDS, STATIC_SECONDS  clip sizes (see above)
 #   BENCH_MODES         modes to run (default "probe every-frame")
 #   BENCH_CLIPS         clips to run (default "edited static static-gated")
@@ -113,6 +114,7 @@ run() {
     local cmd=("$DENSECAP" caption "$clip" --model "$MODEL" --out "$out" --fps "$MODEL_FPS" --max-new-tokens "$MAX_NEW"
                --formats json --semantic "$mode" "$@")
     [[ -n "${BENCH_FRAMES_PER_EVENT:-}" ]] && cmd+=(--frames-per-event "$BENCH_FRAMES_PER_EVENT")
+    [[ -n "${BENCH_PRECISION:-}" ]] && cmd+=(--precision "$BENCH_PRECISION")
     log "$name / $mode: $(shell_words "${cmd[@]}")"
     local t0 t1
     t0=$(date +%s.%N)
@@ -146,7 +148,7 @@ done
 {
     echo "### caption: tower where it pays vs every frame ($(date -u +%Y-%m-%d), $(nproc) cores)"
     echo
-    echo "Command: \`BENCH_MODEL_FPS=$MODEL_FPS BENCH_MAX_NEW_TOKENS=$MAX_NEW SCENES=$SCENES SCENE_SECONDS=$SCENE_SECONDS STATIC_SECONDS=$STATIC_SECONDS BENCH_CLIPS='${BENCH_CLIPS:-edited static static-gated}' bench/caption.sh${SUFFIX:+ --quick}\`; densecap $DENSECAP_ORIGIN"
+    echo "Command: \`${BENCH_PRECISION:+BENCH_PRECISION=$BENCH_PRECISION }BENCH_MODEL_FPS=$MODEL_FPS BENCH_MAX_NEW_TOKENS=$MAX_NEW SCENES=$SCENES SCENE_SECONDS=$SCENE_SECONDS STATIC_SECONDS=$STATIC_SECONDS BENCH_CLIPS='${BENCH_CLIPS:-edited static static-gated}' bench/caption.sh${SUFFIX:+ --quick}\`; densecap $DENSECAP_ORIGIN"
     echo
     echo '```'
     "$DENSECAP" doctor 2>&1 | grep -iE 'cpu|blas|kernel' | head -6
