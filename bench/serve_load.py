@@ -2,8 +2,10 @@
 
 CLIENTS tasks each send chat requests back to back for DURATION seconds (or REQUESTS each): an
 image as a data URL plus a question; every fourth request streams (server-sent events, timed to
-the last event). Prints one JSON object: requests, failures (any non-200, transport error, empty
-answer or broken stream), latency p50/p95/max, throughput, completion tokens per second.
+the last event). Prints one JSON object: requests, failures (any non-200, transport error,
+malformed answer, or a stream without its usage chunk and `[DONE]`), empty answers (counted apart:
+a random-weight checkpoint may generate only tokens that decode to nothing), latency p50/p95/max,
+throughput, completion tokens per second.
 
 Usage: python bench/serve_load.py --url http://127.0.0.1:PORT --model NAME --image FILE
        [--clients 16] [--duration 120 | --requests-per-client N] [--max-tokens 16] [--api-key KEY]
@@ -30,21 +32,22 @@ def percentile(values, q):
 
 
 async def one(client, url, body, stream):
-    """(ok, completion_tokens, error) for one request."""
+    """(ok, completion_tokens, text, error) for one request."""
     if not stream:
         r = await client.post(url, json=body)
         if r.status_code != 200:
-            return False, 0, f"HTTP {r.status_code}: {r.text[:200]}"
+            return False, 0, "", f"HTTP {r.status_code}: {r.text[:200]}"
         data = r.json()
         text = data["choices"][0]["message"]["content"]
-        if not text:
-            return False, 0, "empty answer"
-        return True, data["usage"]["completion_tokens"], None
+        tokens = data["usage"]["completion_tokens"]
+        if not isinstance(text, str) or tokens < 1 or data["choices"][0]["finish_reason"] not in ("stop", "length"):
+            return False, 0, "", f"malformed answer: {r.text[:200]}"
+        return True, tokens, text, None
     body = {**body, "stream": True, "stream_options": {"include_usage": True}}
     pieces, usage, done = [], None, False
     async with client.stream("POST", url, json=body) as r:
         if r.status_code != 200:
-            return False, 0, f"HTTP {r.status_code}: {(await r.aread())[:200]!r}"
+            return False, 0, "", f"HTTP {r.status_code}: {(await r.aread())[:200]!r}"
         async for line in r.aiter_lines():
             if not line.startswith("data: "):
                 continue
@@ -54,14 +57,14 @@ async def one(client, url, body, stream):
                 continue
             chunk = json.loads(payload)
             if "error" in chunk:
-                return False, 0, f"stream error: {chunk['error']}"
+                return False, 0, "", f"stream error: {chunk['error']}"
             if chunk.get("usage"):
                 usage = chunk["usage"]
             for choice in chunk.get("choices", []):
                 pieces.append(choice.get("delta", {}).get("content") or "")
-    if not done or usage is None or not "".join(pieces):
-        return False, 0, f"broken stream (done={done}, usage={usage is not None})"
-    return True, usage["completion_tokens"], None
+    if not done or usage is None or usage["completion_tokens"] < 1:
+        return False, 0, "", f"broken stream (done={done}, usage={usage})"
+    return True, usage["completion_tokens"], "".join(pieces), None
 
 
 async def main():
@@ -82,12 +85,12 @@ async def main():
     questions = ["Describe the image.", "What colours are there?", "What is in the middle?", "Is there any text?"]
     url = args.url.rstrip("/") + "/v1/chat/completions"
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
-    latencies, failures, errors, tokens = [], 0, [], 0
+    latencies, failures, errors, tokens, empty = [], 0, [], 0, 0
     start = time.monotonic()
     deadline = start + args.duration
 
     async def client_loop(index, client):
-        nonlocal failures, tokens
+        nonlocal failures, tokens, empty
         k = 0
         while True:
             if args.requests_per_client:
@@ -101,12 +104,13 @@ async def main():
                         {"type": "text", "text": questions[(index + k) % len(questions)]}]}]}
             t0 = time.monotonic()
             try:
-                ok, n, error = await one(client, url, body, stream=(index + k) % 4 == 3)
+                ok, n, text, error = await one(client, url, body, stream=(index + k) % 4 == 3)
             except Exception as e:  # transport errors count as failures
-                ok, n, error = False, 0, f"{type(e).__name__}: {e}"
+                ok, n, text, error = False, 0, "", f"{type(e).__name__}: {e}"
             latencies.append(time.monotonic() - t0)
             if ok:
                 tokens += n
+                empty += not text.strip()
             else:
                 failures += 1
                 if len(errors) < 5:
@@ -119,6 +123,7 @@ async def main():
     elapsed = time.monotonic() - start
     print(json.dumps({
         "clients": args.clients, "seconds": round(elapsed, 1), "requests": len(latencies), "failed": failures,
+        "empty_answers": empty,
         "errors": errors,
         "p50_s": round(percentile(latencies, 0.5), 4) if latencies else None,
         "p95_s": round(percentile(latencies, 0.95), 4) if latencies else None,

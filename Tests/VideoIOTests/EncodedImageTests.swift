@@ -17,7 +17,7 @@ import VideoIO
     static func picture(_ name: String, _ options: [String] = []) throws -> String {
         let path = folder + "/" + name
         if !FileManager.default.fileExists(atPath: path) {
-            try run("ffmpeg", ["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=97x61", "-frames:v", "1"]
+            try run("ffmpeg", ["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=96x60", "-vf", "scale=97:61", "-frames:v", "1"]
                     + options + [path])
         }
         return path
