@@ -44,5 +44,11 @@ import VideoIO
         #expect(try VideoReader.decodeImage(png, encoding: .png, name: "upload", maxPixels: 97 * 61 * 2).width == 97)
         #expect(ImageEncoding(mediaSubtype: "JPG") == .jpeg)
         #expect(ImageEncoding(mediaSubtype: "gif") == nil)
+        // Signatures: what the bytes hold, whatever a label says.
+        #expect(ImageEncoding(sniffing: png) == .png)
+        #expect(ImageEncoding(sniffing: Data([0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10])) == .jpeg)
+        #expect(ImageEncoding(sniffing: Data("RIFF\u{0}\u{0}\u{0}\u{0}WEBPVP8 ".utf8)) == .webp)
+        #expect(ImageEncoding(sniffing: Data("RIFF\u{0}\u{0}\u{0}\u{0}WAVEfmt ".utf8)) == nil)
+        #expect(ImageEncoding(sniffing: Data("hello".utf8)) == nil && ImageEncoding(sniffing: Data()) == nil)
     }
 }
