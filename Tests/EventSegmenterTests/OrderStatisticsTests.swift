@@ -19,8 +19,8 @@ import Testing
                 default: return Float(Int(rng.next() % 2001) - 1000) / 37
                 }
             case "wide":
-                let magnitude = Float(rng.nextUnit()) * pow(10, Float(Int(rng.next() % 60)) - 30)
-                return rng.next() % 2 == 0 ? magnitude : -magnitude
+                let exponent = Int(rng.next() % 200) - 100
+                return Float(sign: rng.next() % 2 == 0 ? .plus : .minus, exponent: exponent, significand: Float(1 + rng.nextUnit()))
             default:
                 let specials: [Float] = [.infinity, -.infinity, .leastNonzeroMagnitude, -.leastNonzeroMagnitude,
                                          .leastNormalMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 0, -0.0, 1, -1]
