@@ -65,6 +65,7 @@ seconds() { # seconds COMMAND...: "WALL CPU" seconds of one run (CPU: user + sys
     awk '{ printf "%s %.2f\n", $1, $2 + $3 }' "$WORK/time"
 }
 best() { printf '%s\n' "$@" | sort -g | head -n 1; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # wall RUNS... / cpu RUNS...: the wall or CPU seconds of "WALL CPU" runs, one a line.
 wall() { printf '%s\n' "$@" | cut -d' ' -f1; }
 cpu() { printf '%s\n' "$@" | cut -d' ' -f2; }
@@ -85,8 +86,8 @@ for ((r = 1; r <= REPEATS; r++)); do
         if ((w == 1)); then one+=("$t"); else two+=("$t"); fi
     done
 done
-mapfile -t w < <(wall "${plain[@]}"); tp=$(best "${w[@]}")
-mapfile -t w < <(wall "${one[@]}"); t1=$(best "${w[@]}")
+mapfile -t w < <(wall "${plain[@]}"); tp=$(best "${w[@]}") mp=$(median "${w[@]}")
+mapfile -t w < <(wall "${one[@]}"); t1=$(best "${w[@]}") m1=$(median "${w[@]}")
 mapfile -t w < <(wall "${two[@]}"); t2=$(best "${w[@]}")
 mapfile -t w < <(cpu "${plain[@]}"); cp=$(best "${w[@]}")
 mapfile -t w < <(cpu "${one[@]}"); c1=$(best "${w[@]}")
@@ -140,6 +141,7 @@ field() { python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])[sys.a
 rate() { echo "scale=2; $FILES / $1" | bc -l; }
 overhead=$(printf %.1f "$(echo "scale=6; ($t1 / $tp - 1) * 100" | bc -l)")
 cpu_overhead=$(printf %.1f "$(echo "scale=6; ($c1 / $cp - 1) * 100" | bc -l)")
+median_overhead=$(printf %.1f "$(echo "scale=6; ($m1 / $mp - 1) * 100" | bc -l)")
 {
     echo "UTC $(date -u +%Y-%m-%dT%H:%M), densecap $(cd "$REPO" && git rev-parse --short HEAD) ($DENSECAP_ORIGIN), $(nproc) cores, load $LOAD_START at the start of the timed runs, $LOAD_END at their end"
     echo
@@ -155,6 +157,8 @@ cpu_overhead=$(printf %.1f "$(echo "scale=6; ($c1 / $cp - 1) * 100" | bc -l)")
     if [[ -n "$pg_json" ]]; then
         echo "| PostgreSQL 15 (tsvector GIN, ts_rank, ts_headline) | $(field "$pg_json" p50_ms) | $(field "$pg_json" p95_ms) | $(field "$pg_json" max_ms) | $(field "$pg_json" hits_per_query) |"
     fi
+    echo
+    echo "Median wall time of the runs: plain loop $mp s, archive with 1 worker $m1 s (overhead ${median_overhead} %)."
     echo
     echo "runs (wall CPU): plain $(printf '%s, ' "${plain[@]}"); 1 worker $(printf '%s, ' "${one[@]}"); 2 workers $(printf '%s, ' "${two[@]}")"
     echo

@@ -28,7 +28,8 @@
 #
 # Usage: bench/motion.sh [--quick] [--repeats N]      (--quick: 30-second clips)
 # Environment: DENSECAP_BENCH_DIR (default /var/tmp/densecap-bench), DENSECAP (binary; unset:
-#   release build of this checkout), BENCH_DVRSCAN_PIP (default "dvr-scan==1.8.2.1
+#   release build of this checkout), BENCH_BASELINE (optional: another densecap binary, e.g. a build
+#   of an older commit, timed beside DENSECAP in the same runs; its outputs must be the same), BENCH_DVRSCAN_PIP (default "dvr-scan==1.8.2.1
 #   opencv-python-headless"), TESTDATA (default ../shared/testdata).
 set -euo pipefail
 
@@ -117,7 +118,9 @@ for i, l in enumerate(lines):
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TSV="$WORK/runs.tsv"
+BASE_TSV="$WORK/baseline.tsv"
 : >"$TSV"
+: >"$BASE_TSV"
 frames=$((FPS * D))
 for family in "${FAMILIES[@]}"; do
     clip="$CLIPS/$family.mp4"
@@ -132,11 +135,15 @@ for family in "${FAMILIES[@]}"; do
     declare -A best=() own=()
     for ((r = 1; r <= REPEATS; r++)); do
         for mode in 4 all; do
-            log "$family: densecap --fps $mode (run $r/$REPEATS)"
-            /usr/bin/time -f '%e' -o "$WORK/time" "$DENSECAP" segment "$clip" --fps "$mode" --width $W --max-length 0 \
-                "${roi[@]}" -q >"$WORK/$family.densecap-$mode.json"
-            t=$(cat "$WORK/time")
-            if [[ -z "${best[densecap-$mode]:-}" ]] || awk "BEGIN { exit !($t < ${best[densecap-$mode]}) }"; then best[densecap-$mode]=$t; fi
+            for tool in densecap ${BENCH_BASELINE:+baseline}; do
+                binary=$DENSECAP
+                [[ $tool == baseline ]] && binary=$BENCH_BASELINE
+                log "$family: $tool --fps $mode (run $r/$REPEATS)"
+                /usr/bin/time -f '%e' -o "$WORK/time" "$binary" segment "$clip" --fps "$mode" --width $W --max-length 0 \
+                    "${roi[@]}" -q >"$WORK/$family.$tool-$mode.json"
+                t=$(cat "$WORK/time")
+                if [[ -z "${best[$tool-$mode]:-}" ]] || awk "BEGIN { exit !($t < ${best[$tool-$mode]}) }"; then best[$tool-$mode]=$t; fi
+            done
         done
         for sub in MOG2 CNT; do
             log "$family: DVR-Scan $sub (run $r/$REPEATS)"
@@ -154,6 +161,13 @@ for family in "${FAMILIES[@]}"; do
         footage=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("analysis", {}).get("footage", "?"))' \
             "$WORK/$family.densecap-$mode.json")
         printf '%s\tdensecap-%s\t%s\t%s\t%s\t%s\n' "$family" "$mode" "$frames" "${best[densecap-$mode]}" "" "$footage" >>"$TSV"
+        if [[ -n "${BENCH_BASELINE:-}" ]]; then
+            # Same outputs or no comparison: only the generator line may differ.
+            same=yes
+            cmp -s <(grep -v '"generator"' "$WORK/$family.densecap-$mode.json") \
+                <(grep -v '"generator"' "$WORK/$family.baseline-$mode.json") || same=no
+            printf '%s\tbaseline-%s\t%s\t%s\t%s\t%s\n' "$family" "$mode" "$frames" "${best[baseline-$mode]}" "" "$same" >>"$BASE_TSV"
+        fi
     done
     for sub in MOG2 CNT; do
         dvr_events "$WORK/$family.dvr-$sub.log" >"$WORK/$family.dvr-$sub.ev"
@@ -171,9 +185,9 @@ done
     echo "Command: \`$(shell_words bench/motion.sh "${ARGS[@]}")\`. Clips ${W}x${H}, $FPS fps, $D s. Events matched one to one at tIoU >= 0.5."
     echo "Wall times: best of $REPEATS runs per tool and clip, tools alternating. Load average at the start $LOAD_START, at the end $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
-    python3 - "$TSV" "$WORK" "$CLIPS" <<'PY'
+    python3 - "$TSV" "$WORK" "$CLIPS" "$BASE_TSV" "${BENCH_BASELINE:-}" <<'PY'
 import collections, os, sys
-tsv, work, clips = sys.argv[1:4]
+tsv, work, clips, base_tsv, base_binary = sys.argv[1:6]
 rows = [l.rstrip("\n").split("\t") for l in open(tsv) if l.strip()]
 def read(path):
     return [tuple(map(float, l.split())) for l in open(path) if l.strip()] if os.path.exists(path) else []
@@ -224,6 +238,28 @@ for family, r in table.items():
 tot = {t: sums[t][0] / max(sums[t][1], 1e-9) for t in tools}
 best = max(tot["dvr-MOG2"], tot["dvr-CNT"])
 print(f"| all | {tot['densecap-4']:.0f} | {tot['densecap-all']:.0f} | {tot['dvr-MOG2']:.0f} | {tot['dvr-CNT']:.0f} | {tot['densecap-4'] / best:.2f}× | {tot['densecap-all'] / best:.2f}× |")
+if base_binary:
+    base = {}
+    for family, tool, frames, wall, _, same in (l.rstrip("\n").split("\t") for l in open(base_tsv) if l.strip()):
+        base.setdefault(family, {})[tool] = (int(frames), float(wall), same)
+    print()
+    print(f"This build against the baseline `{base_binary}` (frames/s, same runs; outputs compared byte for byte but the generator line):")
+    print()
+    print("| family | baseline 4 fps | this 4 fps | speed-up | baseline all | this all | speed-up | same outputs |")
+    print("|---|---|---|---|---|---|---|---|")
+    totals = collections.defaultdict(lambda: [0, 0.0])
+    for family, r in base.items():
+        cells, same = [], []
+        for mode in ("4", "all"):
+            frames, bwall, s = r[f"baseline-{mode}"]
+            nwall = table[family][f"densecap-{mode}"][2]
+            totals[f"b{mode}"][0] += frames; totals[f"b{mode}"][1] += bwall
+            totals[f"n{mode}"][0] += frames; totals[f"n{mode}"][1] += nwall
+            cells += [f"{frames / bwall:.0f}", f"{frames / nwall:.0f}", f"{bwall / nwall:.2f}×"]
+            same.append(s)
+        print(f"| {family} | " + " | ".join(cells) + f" | {'yes' if all(x == 'yes' for x in same) else 'NO'} |")
+    t = {k: v[0] / v[1] for k, v in totals.items()}
+    print(f"| all | {t['b4']:.0f} | {t['n4']:.0f} | {t['n4'] / t['b4']:.2f}× | {t['ball']:.0f} | {t['nall']:.0f} | {t['nall'] / t['ball']:.2f}× | |")
 print()
 print("Events per clip (start–end seconds):")
 print()
