@@ -7,7 +7,9 @@
 #      (`densecap bench search`), on SQLite (target p95 <= 50 ms) and, when Debian's PostgreSQL is
 #      installed, on a PostgreSQL server this script starts in a temporary folder.
 # Each timing is the best of --repeats runs (whole-process wall time, start-up included), the
-# archive and the loop alternating, so load from other processes hits both alike.
+# archive and the loop alternating, so load from other processes hits both alike. The CPU time of
+# each run (user + system, worker processes included) is reported beside it, best of the runs too:
+# on a shared machine it shows the store's own work where wall time mostly shows the others' load.
 #
 # Usage: bench/archive.sh [--quick] [--repeats N]
 #   --quick   40 files, 10,000 captions (a smoke test of the script)
@@ -57,16 +59,19 @@ for ((i = 0; i < FILES; i++)); do
 done
 mapfile -t inputs < <(find "$WORK/in" -name '*.mp4' | sort)
 
-seconds() { # seconds COMMAND...: wall time of one run, stdout/stderr to $WORK/last.log
-    local start end
-    start=$(date +%s.%N)
-    "$@" >"$WORK/last.log" 2>&1 || { cat "$WORK/last.log" >&2; die "failed: $(shell_words "$@")"; }
-    end=$(date +%s.%N)
-    echo "$end - $start" | bc -l
+seconds() { # seconds COMMAND...: "WALL CPU" seconds of one run (CPU: user + system, children
+    # included), stdout/stderr to $WORK/last.log
+    /usr/bin/time -f '%e %U %S' -o "$WORK/time" "$@" >"$WORK/last.log" 2>&1 || { cat "$WORK/last.log" >&2; die "failed: $(shell_words "$@")"; }
+    awk '{ printf "%s %.2f\n", $1, $2 + $3 }' "$WORK/time"
 }
 best() { printf '%s\n' "$@" | sort -g | head -n 1; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# wall RUNS... / cpu RUNS...: the wall or CPU seconds of "WALL CPU" runs, one a line.
+wall() { printf '%s\n' "$@" | cut -d' ' -f1; }
+cpu() { printf '%s\n' "$@" | cut -d' ' -f2; }
 
 plain=() one=() two=()
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((r = 1; r <= REPEATS; r++)); do
     log "run $r/$REPEATS: plain loop"
     rm -rf "$WORK/plain"
@@ -81,7 +86,13 @@ for ((r = 1; r <= REPEATS; r++)); do
         if ((w == 1)); then one+=("$t"); else two+=("$t"); fi
     done
 done
-tp=$(best "${plain[@]}") t1=$(best "${one[@]}") t2=$(best "${two[@]}")
+mapfile -t w < <(wall "${plain[@]}"); tp=$(best "${w[@]}") mp=$(median "${w[@]}")
+mapfile -t w < <(wall "${one[@]}"); t1=$(best "${w[@]}") m1=$(median "${w[@]}")
+mapfile -t w < <(wall "${two[@]}"); t2=$(best "${w[@]}")
+mapfile -t w < <(cpu "${plain[@]}"); cp=$(best "${w[@]}")
+mapfile -t w < <(cpu "${one[@]}"); c1=$(best "${w[@]}")
+mapfile -t w < <(cpu "${two[@]}"); c2=$(best "${w[@]}")
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 log "storing $CAPTIONS captions ($((CAPTIONS / 1000)) files of 1,000 events) for search"
 mkdir -p "$WORK/captions"
@@ -129,14 +140,16 @@ fi
 field() { python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])[sys.argv[2]], 2))' "$1" "$2"; }
 rate() { echo "scale=2; $FILES / $1" | bc -l; }
 overhead=$(printf %.1f "$(echo "scale=6; ($t1 / $tp - 1) * 100" | bc -l)")
+cpu_overhead=$(printf %.1f "$(echo "scale=6; ($c1 / $cp - 1) * 100" | bc -l)")
+median_overhead=$(printf %.1f "$(echo "scale=6; ($m1 / $mp - 1) * 100" | bc -l)")
 {
-    echo "UTC $(date -u +%Y-%m-%dT%H:%M), densecap $(cd "$REPO" && git rev-parse --short HEAD) ($DENSECAP_ORIGIN), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "UTC $(date -u +%Y-%m-%dT%H:%M), densecap $(cd "$REPO" && git rev-parse --short HEAD) ($DENSECAP_ORIGIN), $(nproc) cores, load $LOAD_START at the start of the timed runs, $LOAD_END at their end"
     echo
-    echo "| $FILES files, segment-only | seconds (best of $REPEATS) | files/s | vs plain loop |"
-    echo "|---|---|---|---|"
-    echo "| plain loop: \`densecap segment FILES… --out DIR\` | $(printf %.2f "$tp") | $(rate "$tp") | 1.00 |"
-    echo "| \`archive run --workers 1\` | $(printf %.2f "$t1") | $(rate "$t1") | $(echo "scale=3; $t1 / $tp" | bc -l) (overhead ${overhead} %) |"
-    echo "| \`archive run --workers 2\` | $(printf %.2f "$t2") | $(rate "$t2") | $(echo "scale=3; $t2 / $tp" | bc -l) |"
+    echo "| $FILES files, segment-only | wall s (best of $REPEATS) | files/s | wall vs plain loop | CPU s (best of $REPEATS) | CPU vs plain loop |"
+    echo "|---|---|---|---|---|---|"
+    echo "| plain loop: \`densecap segment FILES… --out DIR\` | $(printf %.2f "$tp") | $(rate "$tp") | 1.00 | $cp | 1.00 |"
+    echo "| \`archive run --workers 1\` | $(printf %.2f "$t1") | $(rate "$t1") | $(echo "scale=3; $t1 / $tp" | bc -l) (overhead ${overhead} %) | $c1 | $(echo "scale=3; $c1 / $cp" | bc -l) (overhead ${cpu_overhead} %) |"
+    echo "| \`archive run --workers 2\` | $(printf %.2f "$t2") | $(rate "$t2") | $(echo "scale=3; $t2 / $tp" | bc -l) | $c2 | $(echo "scale=3; $c2 / $cp" | bc -l) |"
     echo
     echo "| search over $CAPTIONS captions (10 queries × 10) | p50 ms | p95 ms | max ms | hits/query |"
     echo "|---|---|---|---|---|"
@@ -145,7 +158,9 @@ overhead=$(printf %.1f "$(echo "scale=6; ($t1 / $tp - 1) * 100" | bc -l)")
         echo "| PostgreSQL 15 (tsvector GIN, ts_rank, ts_headline) | $(field "$pg_json" p50_ms) | $(field "$pg_json" p95_ms) | $(field "$pg_json" max_ms) | $(field "$pg_json" hits_per_query) |"
     fi
     echo
-    echo "plain runs: ${plain[*]}; 1 worker: ${one[*]}; 2 workers: ${two[*]}"
+    echo "Median wall time of the runs: plain loop $mp s, archive with 1 worker $m1 s (overhead ${median_overhead} %)."
+    echo
+    echo "runs (wall CPU): plain $(printf '%s, ' "${plain[@]}"); 1 worker $(printf '%s, ' "${one[@]}"); 2 workers $(printf '%s, ' "${two[@]}")"
     echo
     echo '```'
     "$DENSECAP" doctor 2>&1 | grep -i -E "kernel|blas|cpu" | head -n 6

@@ -23,20 +23,28 @@
 # Targets (issue 15): F1 >= DVR-Scan's best on every family; zero events on the lighting-only and
 # overlay-only families; >= 2x DVR-Scan's frames/s at the same analysis size.
 #
-# Usage: bench/motion.sh [--quick]      (--quick: 30-second clips)
+# Each tool runs --repeats times per clip (default 3), the tools alternating, and the best (shortest)
+# wall time counts: the machine may be shared, and load from other processes hits every tool alike.
+#
+# Usage: bench/motion.sh [--quick] [--repeats N]      (--quick: 30-second clips)
 # Environment: DENSECAP_BENCH_DIR (default /var/tmp/densecap-bench), DENSECAP (binary; unset:
-#   release build of this checkout), BENCH_DVRSCAN_PIP (default "dvr-scan==1.8.2.1
+#   release build of this checkout), BENCH_BASELINE (optional: another densecap binary, e.g. a build
+#   of an older commit, timed beside DENSECAP in the same runs; its outputs must be the same), BENCH_DVRSCAN_PIP (default "dvr-scan==1.8.2.1
 #   opencv-python-headless"), TESTDATA (default ../shared/testdata).
 set -euo pipefail
 
-QUICK=0
-for arg in "$@"; do
-    case "$arg" in
+QUICK=0 REPEATS=3
+ARGS=("$@")
+while (($#)); do
+    case "$1" in
         --quick) QUICK=1 ;;
+        --repeats) REPEATS=${2:?--repeats needs a number}; shift ;;
         -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; exit 0 ;;
-        *) echo "motion.sh: unknown argument '$arg'" >&2; exit 2 ;;
+        *) echo "motion.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
+    shift
 done
+[[ "$REPEATS" =~ ^[1-9][0-9]*$ ]] || { echo "motion.sh: --repeats takes a positive number" >&2; exit 2; }
 
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -108,8 +116,11 @@ for i, l in enumerate(lines):
         for a, b in zip(v[0::2], v[1::2]): print(a, b)' "$1"
 }
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TSV="$WORK/runs.tsv"
+BASE_TSV="$WORK/baseline.tsv"
 : >"$TSV"
+: >"$BASE_TSV"
 frames=$((FPS * D))
 for family in "${FAMILIES[@]}"; do
     clip="$CLIPS/$family.mp4"
@@ -121,23 +132,48 @@ for family in "${FAMILIES[@]}"; do
         read -r x y w h < <(awk -F, -v W=$W -v H=$H '{ printf "%d %d %d %d\n", $1*W, $2*H, $3*W, $4*H }' <<<"$r")
         dvr_roi=(-a "$x" "$y" "$((x + w - 1))" "$y" "$((x + w - 1))" "$((y + h - 1))" "$x" "$((y + h - 1))")
     fi
+    declare -A best=() own=()
+    for ((r = 1; r <= REPEATS; r++)); do
+        for mode in 4 all; do
+            for tool in densecap ${BENCH_BASELINE:+baseline}; do
+                binary=$DENSECAP
+                [[ $tool == baseline ]] && binary=$BENCH_BASELINE
+                log "$family: $tool --fps $mode (run $r/$REPEATS)"
+                /usr/bin/time -f '%e' -o "$WORK/time" "$binary" segment "$clip" --fps "$mode" --width $W --max-length 0 \
+                    "${roi[@]}" -q >"$WORK/$family.$tool-$mode.json"
+                t=$(cat "$WORK/time")
+                if [[ -z "${best[$tool-$mode]:-}" ]] || awk "BEGIN { exit !($t < ${best[$tool-$mode]}) }"; then best[$tool-$mode]=$t; fi
+            done
+        done
+        for sub in MOG2 CNT; do
+            log "$family: DVR-Scan $sub (run $r/$REPEATS)"
+            /usr/bin/time -f '%e' -o "$WORK/time" "$VENV/bin/dvr-scan" -i "$clip" -so -b "$sub" -tb 0s -df 1 \
+                "${dvr_roi[@]}" --ignore-user-config >"$WORK/$family.dvr-$sub.log" 2>&1
+            t=$(cat "$WORK/time")
+            if [[ -z "${best[dvr-$sub]:-}" ]] || awk "BEGIN { exit !($t < ${best[dvr-$sub]}) }"; then
+                best[dvr-$sub]=$t
+                own[dvr-$sub]=$(sed -n 's/.*(avg \([0-9.]*\) FPS).*/\1/p' "$WORK/$family.dvr-$sub.log" | tail -1)
+            fi
+        done
+    done
     for mode in 4 all; do
-        log "$family: densecap --fps $mode"
-        /usr/bin/time -f '%e' -o "$WORK/time" "$DENSECAP" segment "$clip" --fps "$mode" --width $W --max-length 0 \
-            "${roi[@]}" -q >"$WORK/$family.densecap-$mode.json"
         densecap_events "$WORK/$family.densecap-$mode.json" >"$WORK/$family.densecap-$mode.ev"
         footage=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("analysis", {}).get("footage", "?"))' \
             "$WORK/$family.densecap-$mode.json")
-        printf '%s\tdensecap-%s\t%s\t%s\t%s\t%s\n' "$family" "$mode" "$frames" "$(cat "$WORK/time")" "" "$footage" >>"$TSV"
+        printf '%s\tdensecap-%s\t%s\t%s\t%s\t%s\n' "$family" "$mode" "$frames" "${best[densecap-$mode]}" "" "$footage" >>"$TSV"
+        if [[ -n "${BENCH_BASELINE:-}" ]]; then
+            # Same outputs or no comparison: only the generator line may differ.
+            same=yes
+            cmp -s <(grep -v '"generator"' "$WORK/$family.densecap-$mode.json") \
+                <(grep -v '"generator"' "$WORK/$family.baseline-$mode.json") || same=no
+            printf '%s\tbaseline-%s\t%s\t%s\t%s\t%s\n' "$family" "$mode" "$frames" "${best[baseline-$mode]}" "" "$same" >>"$BASE_TSV"
+        fi
     done
     for sub in MOG2 CNT; do
-        log "$family: DVR-Scan $sub"
-        /usr/bin/time -f '%e' -o "$WORK/time" "$VENV/bin/dvr-scan" -i "$clip" -so -b "$sub" -tb 0s -df 1 \
-            "${dvr_roi[@]}" --ignore-user-config >"$WORK/$family.dvr-$sub.log" 2>&1
         dvr_events "$WORK/$family.dvr-$sub.log" >"$WORK/$family.dvr-$sub.ev"
-        fps=$(sed -n 's/.*(avg \([0-9.]*\) FPS).*/\1/p' "$WORK/$family.dvr-$sub.log" | tail -1)
-        printf '%s\tdvr-%s\t%s\t%s\t%s\t\n' "$family" "$sub" "$frames" "$(cat "$WORK/time")" "$fps" >>"$TSV"
+        printf '%s\tdvr-%s\t%s\t%s\t%s\t\n' "$family" "$sub" "$frames" "${best[dvr-$sub]}" "${own[dvr-$sub]}" >>"$TSV"
     done
+    unset best own
 done
 
 # --- report --------------------------------------------------------------------------------
@@ -146,11 +182,12 @@ done
     echo
     echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'). densecap: $DENSECAP_ORIGIN"
     echo "($(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)). DVR-Scan $DVR_VERSION."
-    echo "Command: \`$(shell_words bench/motion.sh "$@")\`. Clips ${W}x${H}, $FPS fps, $D s. Events matched one to one at tIoU >= 0.5."
+    echo "Command: \`$(shell_words bench/motion.sh "${ARGS[@]}")\`. Clips ${W}x${H}, $FPS fps, $D s. Events matched one to one at tIoU >= 0.5."
+    echo "Wall times: best of $REPEATS runs per tool and clip, tools alternating. Load average at the start $LOAD_START, at the end $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
-    python3 - "$TSV" "$WORK" "$CLIPS" <<'PY'
+    python3 - "$TSV" "$WORK" "$CLIPS" "$BASE_TSV" "${BENCH_BASELINE:-}" <<'PY'
 import collections, os, sys
-tsv, work, clips = sys.argv[1:4]
+tsv, work, clips, base_tsv, base_binary = sys.argv[1:6]
 rows = [l.rstrip("\n").split("\t") for l in open(tsv) if l.strip()]
 def read(path):
     return [tuple(map(float, l.split())) for l in open(path) if l.strip()] if os.path.exists(path) else []
@@ -186,7 +223,7 @@ for family, r in table.items():
 print("| all | " + str(sum(r['densecap-4'][5] for r in table.values())) + " | "
       + " | ".join(f"{f1(*totals[t]):.2f} ({totals[t][0]}/{totals[t][1]}/{totals[t][2]} TP/FP/FN)" for t in tools) + " | | |")
 print()
-print("Frames/s (source frames per second of whole-process wall time; DVR-Scan's own detection-only figure in brackets):")
+print("Frames/s (source frames per second of whole-process wall time, best run; DVR-Scan's own detection-only figure in brackets):")
 print()
 print("| family | densecap 4 fps | densecap all | DVR-Scan MOG2 | DVR-Scan CNT | 4 fps / best DVR-Scan | all / best DVR-Scan |")
 print("|---|---|---|---|---|---|---|")
@@ -201,6 +238,28 @@ for family, r in table.items():
 tot = {t: sums[t][0] / max(sums[t][1], 1e-9) for t in tools}
 best = max(tot["dvr-MOG2"], tot["dvr-CNT"])
 print(f"| all | {tot['densecap-4']:.0f} | {tot['densecap-all']:.0f} | {tot['dvr-MOG2']:.0f} | {tot['dvr-CNT']:.0f} | {tot['densecap-4'] / best:.2f}× | {tot['densecap-all'] / best:.2f}× |")
+if base_binary:
+    base = {}
+    for family, tool, frames, wall, _, same in (l.rstrip("\n").split("\t") for l in open(base_tsv) if l.strip()):
+        base.setdefault(family, {})[tool] = (int(frames), float(wall), same)
+    print()
+    print(f"This build against the baseline `{base_binary}` (frames/s, same runs; outputs compared byte for byte but the generator line):")
+    print()
+    print("| family | baseline 4 fps | this 4 fps | speed-up | baseline all | this all | speed-up | same outputs |")
+    print("|---|---|---|---|---|---|---|---|")
+    totals = collections.defaultdict(lambda: [0, 0.0])
+    for family, r in base.items():
+        cells, same = [], []
+        for mode in ("4", "all"):
+            frames, bwall, s = r[f"baseline-{mode}"]
+            nwall = table[family][f"densecap-{mode}"][2]
+            totals[f"b{mode}"][0] += frames; totals[f"b{mode}"][1] += bwall
+            totals[f"n{mode}"][0] += frames; totals[f"n{mode}"][1] += nwall
+            cells += [f"{frames / bwall:.0f}", f"{frames / nwall:.0f}", f"{bwall / nwall:.2f}×"]
+            same.append(s)
+        print(f"| {family} | " + " | ".join(cells) + f" | {'yes' if all(x == 'yes' for x in same) else 'NO'} |")
+    t = {k: v[0] / v[1] for k, v in totals.items()}
+    print(f"| all | {t['b4']:.0f} | {t['n4']:.0f} | {t['n4'] / t['b4']:.2f}× | {t['ball']:.0f} | {t['nall']:.0f} | {t['nall'] / t['ball']:.2f}× | |")
 print()
 print("Events per clip (start–end seconds):")
 print()

@@ -174,6 +174,8 @@ public final class MotionDetector: FrameDetector {
     private var blipSince: MediaTime?
     /// Mean |residual| of recent quiet frames (sensor noise, compression), once known.
     private var noise: Float?
+    /// How the per-frame fits sort (tests swap in the naive twin, `comparisonSort`).
+    var sortKernel: (inout [Float]) -> Void = radixSort
 
     /// - Parameters:
     ///   - sourceSize: the picture size pixel regions are given in (default: the analysed frames').
@@ -282,7 +284,7 @@ public final class MotionDetector: FrameDetector {
             // of the cells' change (an object covers less than a quarter of a still scene), against
             // the foreground threshold (so heavy noise or rain is no camera move).
             var change = (0..<n).map { abs(mapped[$0] - previousMapped[$0]) }
-            change.sort()
+            sortKernel(&change)
             probeFrames += 1
             probeForeground += rawFraction
             probeChange += Double(change[3 * n / 4] / global)
@@ -404,8 +406,8 @@ public final class MotionDetector: FrameDetector {
             b.append(background[k])
         }
         guard f.count >= 16 else { return grid }
-        f.sort()
-        b.sort()
+        sortKernel(&f)
+        sortKernel(&b)
         let knots = 32
         var xs: [Float] = [], ys: [Float] = []
         for q in 0...knots {
@@ -449,7 +451,7 @@ public final class MotionDetector: FrameDetector {
                     for x in x0..<x1 where use[y * gridWidth + x] { values.append(residual[y * gridWidth + x]) }
                 }
                 guard values.count >= 8 else { continue }
-                values.sort()
+                sortKernel(&values)
                 let median = values[values.count / 2]
                 for y in y0..<y1 {
                     for x in x0..<x1 { residual[y * gridWidth + x] -= median }

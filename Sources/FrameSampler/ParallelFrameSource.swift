@@ -11,17 +11,20 @@ import VideoIO
 /// runs beside it), and frame threading inside one decoder costs more than it gains on small
 /// frames. Chunks start at key frames, so each decodes on its own; for a rate policy a chunk starts
 /// at the first sample time t_k = origin + k/F at or after its key frame, so every chunk keeps
-/// the whole window's sample grid. At most `depth` decoded chunks are held, so memory stays bounded
-/// whatever the length. Used when the container has a key-frame index and the window spans at
-/// least two chunks; otherwise the caller samples sequentially.
+/// the whole window's sample grid. Frames are handed over as they are decoded (the analysis of a
+/// chunk runs beside its decoding); at most `depth` chunks are in flight, decoding or being
+/// consumed, so memory stays bounded whatever the length. Used when the container has a key-frame
+/// index and the window spans at least two chunks; otherwise the caller samples sequentially.
 public final class ParallelFrameSource: @unchecked Sendable {
     public struct Frame {
         public let image: RGBImage
         public let time: MediaTime
     }
 
+    /// A chunk being decoded: the frames not yet handed over, and once `finished` its report or error.
     private struct Decoded {
         var frames: [Frame] = []
+        var finished = false
         var report = DecodeReport()
         var error: Error?
     }
@@ -92,16 +95,25 @@ public final class ParallelFrameSource: @unchecked Sendable {
         }
         var report = DecodeReport()
         for i in windows.indices {
-            let decoded: Decoded = condition.withLock {
-                while results[i] == nil { condition.wait() }
-                return results.removeValue(forKey: i)!
+            // Frames are handed over as they are decoded, so the analysis of a chunk runs beside
+            // its decoding instead of after it.
+            var finished: Decoded?
+            while finished == nil {
+                let batch: [Frame] = condition.withLock {
+                    while results[i].map({ $0.frames.isEmpty && !$0.finished }) ?? true { condition.wait() }
+                    let batch = results[i]!.frames
+                    results[i]!.frames = []
+                    if results[i]!.finished { finished = results.removeValue(forKey: i) }
+                    return batch
+                }
+                // A chunk that failed throws (the job fails, whatever of it was consumed before).
+                if let error = finished?.error { throw error }
+                for frame in batch { try consume(frame) }
             }
             permits.signal()
-            if let error = decoded.error { throw error }
-            for frame in decoded.frames { try consume(frame) }
-            report.merge(decoded.report)
+            report.merge(finished!.report)
             progress(Double(i + 1) / Double(windows.count))
-            if decoded.report.truncatedAt != nil { break }  // nothing decodes past a cut-off stream
+            if finished!.report.truncatedAt != nil { break }  // nothing decodes past a cut-off stream
         }
         return report
     }
@@ -115,21 +127,29 @@ public final class ParallelFrameSource: @unchecked Sendable {
                 return nextChunk
             }
             guard let i else { return }
-            var decoded = Decoded()
+            condition.withLock { results[i] = Decoded() }
+            var report = DecodeReport()
+            var failure: Error?
             do {
                 // A fresh reader per chunk keeps each chunk's damage report its own.
                 let reader = try VideoReader(path: file, options: options)
                 let sampler = try FrameSampler(reader: reader, policy: policy, window: windows[i], logger: logger)
                 while let sample = try sampler.next() {
                     if sample.repeatsPrevious { continue }
-                    decoded.frames.append(Frame(image: try reader.image(from: sample.frame, size: size), time: sample.time))
+                    let frame = Frame(image: try reader.image(from: sample.frame, size: size), time: sample.time)
+                    condition.withLock {
+                        results[i]!.frames.append(frame)
+                        condition.broadcast()
+                    }
                 }
-                decoded.report = reader.report
+                report = reader.report
             } catch {
-                decoded.error = error
+                failure = error
             }
             condition.withLock {
-                results[i] = decoded
+                results[i]!.finished = true
+                results[i]!.report = report
+                results[i]!.error = failure
                 condition.broadcast()
             }
         }
