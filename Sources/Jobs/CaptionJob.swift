@@ -59,7 +59,7 @@ public final class CaptionJob {
     public convenience init(model: NVILAModel, modelName: String, modelDirectory: String, precision: PrecisionSettings = .fp32,
                             settings: CaptionSettings, logger: Logger) throws {
         let native = NativeVisionModel(model: model, identity: try Self.nativeIdentity(directory: modelDirectory, precision: precision),
-                                       displayName: modelName)
+                                       displayName: modelName, logger: logger)
         self.init(model: native, modelName: modelName, settings: settings, logger: logger)
     }
 

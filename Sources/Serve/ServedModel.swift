@@ -23,9 +23,8 @@ public struct ServedModel: Sendable {
     /// The native engine with the choices `densecap ask` makes for its checkpoint: frames squashed
     /// to the tower's tile unless the checkpoint tiles or pads video frames.
     public static func native(_ native: NativeVisionModel, name: String) -> ServedModel {
-        let config = native.model.config
-        let tiles = config.videoMaxTiles
-        let squash = tiles == 1 && config.imageMode != .pad
-        return ServedModel(model: native, name: name, videoTile: squash ? native.model.tileSize : nil, videoDetail: tiles)
+        let tiles = native.model.config.videoMaxTiles
+        return ServedModel(model: native, name: name, videoTile: native.model.config.videoFrameSquash(tiles: tiles, tileSize: native.model.tileSize),
+                           videoDetail: tiles)
     }
 }

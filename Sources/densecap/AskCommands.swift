@@ -29,14 +29,7 @@ private func answer(
 ) async throws {
     // The input first: a bad file should not wait for a multi-gigabyte model to load.
     let items = try media()
-    let model = try await makeVisionModel(modelOptions, engine, logger: logger)
-    if let native = model as? NativeVisionModel {
-        let prompt = try native.model.promptEmbeddings(text: question, media: try native.media(VisionRequest(media: items, prompt: question, videoDetail: videoDetail)),
-                                                       system: generation.system)
-        if native.model.llm.exceedsContext(promptLength: prompt.shape[0], maxNewTokens: generation.maxNewTokens) {
-            logger.warning("\(prompt.shape[0]) prompt embeddings + \(generation.maxNewTokens) new tokens exceed the \(native.model.llm.config.maxPositionEmbeddings) positions the model was trained for; answers may degrade")
-        }
-    }
+    let model = try await makeVisionModel(modelOptions, engine, recorded: false, logger: logger)
     let start = Date()
     let firstText = LockedValue<Date?>(nil)
     let request = VisionRequest(media: items, prompt: question, system: generation.system, generation: generation.parameters,
@@ -146,7 +139,7 @@ struct Ask: AsyncParsableCommand {
                 let config = try NVILAConfig.load(directory: checkpoint)
                 frameCount = frames ?? config.numVideoFrames
                 tiles = detail ?? config.videoMaxTiles  // the checkpoint's video_max_tiles, as the reference
-                if tiles == 1 && config.imageMode != .pad { squashTo = try SiglipVisionConfig.load(checkpoint: checkpoint).imageSize }
+                squashTo = config.videoFrameSquash(tiles: tiles, tileSize: try SiglipVisionConfig.load(checkpoint: checkpoint).imageSize)
             }
             try await answer(
                 media: {

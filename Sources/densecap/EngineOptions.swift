@@ -69,28 +69,28 @@ struct EngineOptions: ParsableArguments {
     }
 
     func validate() throws {
-        guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1") }
         switch engine {
         case .native:
             if endpoint != nil || apiModel != nil { throw ValidationError("--endpoint and --api-model need --engine openai") }
         case .openai:
-            guard let endpoint, URL(string: endpoint)?.scheme.map({ ["http", "https"].contains($0) }) == true else {
-                throw ValidationError("--engine openai needs --endpoint http(s)://HOST[:PORT]/v1")
-            }
-            guard apiModel?.isEmpty == false else { throw ValidationError("--engine openai needs --api-model NAME") }
+            guard endpoint != nil, apiModel != nil else { throw ValidationError("--engine openai needs --endpoint URL and --api-model NAME") }
+            // The client's own checks: an http(s) URL, a model name, sizes, --parallel, timeouts.
             do { try remoteSettings().validate() } catch { throw ValidationError("\(error)") }
         }
     }
 }
 
 /// The model behind the seam, as the flags say.
-/// - Parameter batch: requests answered together (the native engine's decode batch).
-func makeVisionModel(_ modelOptions: ModelOptions, _ engine: EngineOptions, batch: Int = 1, logger: Logger) async throws
-    -> any VisionLanguageModel
+/// - Parameters:
+///   - batch: requests answered together (the native engine's decode batch).
+///   - recorded: whether the model's identity is recorded (outputs, resume); when not (`ask`,
+///     `describe`), a local checkpoint is not hashed.
+func makeVisionModel(_ modelOptions: ModelOptions, _ engine: EngineOptions, batch: Int = 1, recorded: Bool = true, logger: Logger)
+    async throws -> any VisionLanguageModel
 {
     switch engine.engine {
     case .native:
-        return try await makeNativeModel(modelOptions, batch: batch, logger: logger)
+        return try await makeNativeModel(modelOptions, batch: batch, recorded: recorded, logger: logger)
     case .openai:
         let settings = engine.remoteSettings()
         return try OpenAIVisionModel(settings: settings, apiKey: settings.apiKey(), logger: logger)
@@ -100,14 +100,18 @@ func makeVisionModel(_ modelOptions: ModelOptions, _ engine: EngineOptions, batc
 extension RemoteEngineSettings.Transport: ExpressibleByArgument {}
 extension RemoteEngineSettings.FrameFormat: ExpressibleByArgument {}
 
-/// NVILA loaded from `--model` behind the seam, named `displayName` (default: `--model`).
-func makeNativeModel(_ modelOptions: ModelOptions, displayName: String? = nil, batch: Int, logger: Logger) async throws -> NativeVisionModel {
+/// NVILA loaded from `--model` behind the seam, named `displayName` (default: `--model`). Its
+/// identity is `CaptionJob.nativeIdentity` (a SHA-256 over a local checkpoint's files) when
+/// `recorded`, else the folder's path.
+func makeNativeModel(_ modelOptions: ModelOptions, displayName: String? = nil, batch: Int, recorded: Bool = true, logger: Logger)
+    async throws -> NativeVisionModel
+{
     Numerics.setThreads(modelOptions.threads)
     let directory = try await modelOptions.checkpointDirectory(logger: logger)
     let start = Date()
     let model = try NVILAModel.load(directory: directory, logger: logger, precision: modelOptions.precision,
                                     allowExtraTensors: modelOptions.allowExtraTensors)
     logger.info("loaded \(directory) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; \(BLASRuntime.summary)")
-    return NativeVisionModel(model: model, identity: try CaptionJob.nativeIdentity(directory: directory, precision: modelOptions.precision),
-                             displayName: try displayName ?? modelOptions.name, batch: batch)
+    let identity = recorded ? try CaptionJob.nativeIdentity(directory: directory, precision: modelOptions.precision) : "path:\(directory)"
+    return NativeVisionModel(model: model, identity: identity, displayName: try displayName ?? modelOptions.name, batch: batch, logger: logger)
 }

@@ -184,3 +184,13 @@ public struct NVILAConfig: Sendable, Equatable {
 
 /// A JSON number as an Int when it is one exactly (1e30 or 2.5 give nil rather than a trap).
 func exactInt(_ number: NSNumber) -> Int? { Int(exactly: number.doubleValue) }
+
+extension NVILAConfig {
+    /// The square a video frame can be squashed to as it is decoded, with `tiles` tiles per frame
+    /// and the tower's `tileSize`: the model squashes each frame to its tile anyway (a copy when
+    /// the frame already has that size), so squashing early changes no pixel and keeps a long
+    /// range small. nil when frames are tiled (`tiles` > 1) or padded to a square first.
+    public func videoFrameSquash(tiles: Int, tileSize: Int) -> Int? {
+        tiles == 1 && imageMode != .pad ? tileSize : nil
+    }
+}

@@ -1,5 +1,6 @@
 import DenseCore
 import Foundation
+import Logging
 import ModelAPI
 
 /// The NVILA engine behind the `VisionLanguageModel` seam: prompts are built as the reference
@@ -17,12 +18,15 @@ public final class NativeVisionModel: VisionLanguageModel {
     /// Runs the model's work one request (or batch) at a time, off Swift's cooperative threads:
     /// the engine's kernels keep every core busy.
     private let lane = DispatchQueue(label: "densecap.native-model")
+    /// Where a prompt longer than the model's trained positions is reported.
+    private let logger: Logger?
 
-    public init(model: NVILAModel, identity: String, displayName: String, batch: Int = 4) {
+    public init(model: NVILAModel, identity: String, displayName: String, batch: Int = 4, logger: Logger? = nil) {
         self.model = model
         self.identity = identity
         self.displayName = displayName
         self.concurrency = max(1, batch)
+        self.logger = logger
     }
 
     public var defaultVideoFrames: Int { model.config.numVideoFrames }
@@ -49,6 +53,17 @@ public final class NativeVisionModel: VisionLanguageModel {
         }
     }
 
+    /// A request's prompt embeddings (`[L, H]`), with a warning when L plus the answer's budget
+    /// goes past the positions the model was trained for (computed anyway, as transformers does).
+    func prompt(_ request: VisionRequest) throws -> Tensor {
+        let prompt = try model.promptEmbeddings(text: request.prompt, media: try media(request), system: request.system)
+        let budget = request.generation.maxNewTokens
+        if model.llm.exceedsContext(promptLength: prompt.shape[0], maxNewTokens: budget) {
+            logger?.warning("\(prompt.shape[0]) prompt embeddings + \(budget) new tokens exceed the \(model.llm.config.maxPositionEmbeddings) positions the model was trained for; answers may degrade")
+        }
+        return prompt
+    }
+
     func options(_ g: GenerationParameters) -> GenerationOptions {
         GenerationOptions(maxNewTokens: g.maxNewTokens, temperature: g.temperature, topP: g.topP, seed: g.seed,
                           stopTokens: model.stopTokens)
@@ -65,7 +80,7 @@ public final class NativeVisionModel: VisionLanguageModel {
 
     public func answer(_ request: VisionRequest, onText: (@Sendable (String) -> Void)?) async throws -> VisionAnswer {
         try await onLane {
-            let prompt = try self.model.promptEmbeddings(text: request.prompt, media: try self.media(request), system: request.system)
+            let prompt = try self.prompt(request)
             var stream = TrimmedStream(decoder: self.model.tokenizer.streamingDecoder(skipSpecialTokens: true))
             let ids = try self.model.llm.generate(prompt: prompt, options: self.options(request.generation),
                                                   allowed: self.model.llm.vocabularyRows) { id in
@@ -83,8 +98,7 @@ public final class NativeVisionModel: VisionLanguageModel {
         var prompts: [Int: Tensor] = [:]
         for (i, r) in requests.enumerated() {
             do {
-                let media = try media(r)
-                prompts[i] = try await onLane { try self.model.promptEmbeddings(text: r.prompt, media: media, system: r.system) }
+                prompts[i] = try await onLane { try self.prompt(r) }
             } catch { results[i] = .failure(error) }
         }
         let groups = Dictionary(grouping: prompts.keys.sorted()) { requests[$0].generation }
