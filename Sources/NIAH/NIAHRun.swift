@@ -249,7 +249,7 @@ public final class NIAHRunner {
 
         // Needles once per run, in the mode's preparation.
         let needleTokens = try dataset.needles.map { n in
-            engine.needleTokens(try loadImage(n.imagePath), mode: settings.mode, frameSize: haystack.displaySize)
+            engine.needleTokens(try VideoReader.readImage(path: n.imagePath), mode: settings.mode, frameSize: haystack.displaySize)
         }
 
         var results: [CellResult] = []
@@ -319,7 +319,7 @@ public final class NIAHRunner {
         try writeRunRecord(model: ModelIdentity(name: vision.displayName, fingerprint: vision.identity), haystack: haystack,
                            store: store, frames: framesNeeded, dataset: dataset, refused: [], out: out)
 
-        let needles = try dataset.needles.map { needleFrame(try loadImage($0.imagePath), frameSize: haystack.displaySize) }
+        let needles = try dataset.needles.map { needleFrame(try VideoReader.readImage(path: $0.imagePath), frameSize: haystack.displaySize) }
         let generation = GenerationParameters(maxNewTokens: maxNewTokens, temperature: 0, topP: 1, seed: settings.seed)
         var results: [CellResult] = []
         var deadCells = 0  // cells in a row where every request failed
@@ -509,11 +509,4 @@ func needleTime(_ times: [MediaTime], at i: Int) -> MediaTime {
         return MediaTime(last + gap * half)
     }
     return MediaTime((times[i - 1].rational + times[i].rational) * half)
-}
-
-/// The first picture of an image file (any format FFmpeg decodes), upright as displayed.
-func loadImage(_ path: String) throws -> RGBImage {
-    let reader = try VideoReader(path: path)
-    guard let frame = try reader.nextFrame() else { throw NIAHError(.data, path, "no picture could be decoded") }
-    return try reader.image(from: frame)
 }

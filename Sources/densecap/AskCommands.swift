@@ -54,15 +54,6 @@ final class LockedValue<T>: @unchecked Sendable {
     func update(_ change: (inout T) -> Void) { lock.withLock { change(&stored) } }
 }
 
-/// The first frame of an image file (anything FFmpeg decodes: PNG, JPEG, WebP, …), as shown.
-func readImage(_ path: String) throws -> RGBImage {
-    let reader = try VideoReader(path: path)
-    guard let frame = try reader.nextFrame() else {
-        throw VideoError(.undecodable, path: path, reason: "no picture could be decoded")
-    }
-    return try reader.image(from: frame, size: OutputSize())
-}
-
 struct Describe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Describe an image with an NVILA model.",
@@ -83,7 +74,7 @@ struct Describe: AsyncParsableCommand {
     func run() async throws {
         let logger = global.makeLogger(label: "densecap.describe")
         try await reportingErrors {
-            try await answer(media: { [.image(try readImage(image))] }, question: prompt, modelOptions: modelOptions, engine: engine,
+            try await answer(media: { [.image(try VideoReader.readImage(path: image))] }, question: prompt, modelOptions: modelOptions, engine: engine,
                              generation: generation, logger: logger)
         }
     }

@@ -107,8 +107,8 @@ func decodedHaystack(_ count: Int) throws -> [(time: MediaTime, image: RGBImage)
         #expect(report.haystackFramesComputed == 8 && report.forwardPasses == 0)
 
         let haystack = try decodedHaystack(8)
-        let needle = needleFrame(try loadImage(out + "/needle-a.png"), frameSize: (96, 64))
-        let other = needleFrame(try loadImage(out + "/needle-b.png"), frameSize: (96, 64))
+        let needle = needleFrame(try VideoReader.readImage(path: out + "/needle-a.png"), frameSize: (96, 64))
+        let other = needleFrame(try VideoReader.readImage(path: out + "/needle-b.png"), frameSize: (96, 64))
         let needleIsNew = !haystack.contains { $0.image == needle }
         #expect(needle.width == 96 && needle.height == 64 && needleIsNew)
         let questions = try NeedleDataset(path: dataset).questions(rotateChoices: false)
@@ -269,7 +269,7 @@ func decodedHaystack(_ count: Int) throws -> [(time: MediaTime, image: RGBImage)
         #expect(first.requests.count == 2 * settings.cells.count)
 
         let haystack = try decodedHaystack(4)
-        let needles = [try loadImage(out + "/needle-a.png"), try loadImage(out + "/needle-b.png")]
+        let needles = [try VideoReader.readImage(path: out + "/needle-a.png"), try VideoReader.readImage(path: out + "/needle-b.png")]
         let questions = try NeedleDataset(path: dataset).questions(rotateChoices: false)
         for cell in [Cell(frames: 4, depth: 0.5), Cell(frames: 2, depth: 1)] {
             let result = try JSONDecoder().decode(CellResult.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/cells/" + cell.fileName)))

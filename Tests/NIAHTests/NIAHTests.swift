@@ -241,8 +241,8 @@ struct Stop: Error {}
             index += 1
         }
         let haystack = images.map { engine.inner.frameTokens($0, mode: mode) }
-        let needle = engine.inner.needleTokens(try loadImage(out + "/needle-a.png"), mode: mode, frameSize: (96, 64))
-        let other = engine.inner.needleTokens(try loadImage(out + "/needle-b.png"), mode: mode, frameSize: (96, 64))
+        let needle = engine.inner.needleTokens(try VideoReader.readImage(path: out + "/needle-a.png"), mode: mode, frameSize: (96, 64))
+        let other = engine.inner.needleTokens(try VideoReader.readImage(path: out + "/needle-b.png"), mode: mode, frameSize: (96, 64))
         #expect(needle != other && !haystack.contains(needle))
         let pre = engine.tokenize(ReferenceTemplate.preprompt).count
         for (c, cell) in cells.enumerated() {
