@@ -67,12 +67,17 @@ func tree(_ root: String) throws -> [String: Data] {
     return out
 }
 
+/// The fields of `/proc/PID/stat` after the command name (state, parent pid, …); nil where /proc
+/// does not show the process.
+func procStat(_ pid: Int32) -> [Substring]? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+    return stat[stat.index(after: close)...].split(separator: " ")
+}
+
 /// Process ids whose parent is `pid`.
 func children(of pid: Int32) -> [Int32] {
     ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter { child in
-        guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")") else { return false }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard let fields = procStat(child) else { return false }
         return fields.count > 2 && Int32(fields[1]) == pid
     }
 }
@@ -97,11 +102,7 @@ func isWorker(_ pid: Int32) -> Bool {
 }
 
 /// Whether `pid` has exited and waits to be reaped (where /proc shows it).
-func isZombie(_ pid: Int32) -> Bool {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-        let close = stat.lastIndex(of: ")") else { return false }
-    return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
-}
+func isZombie(_ pid: Int32) -> Bool { procStat(pid)?.first == "Z" }
 
 /// A small deterministic generator (SplitMix64), so the kill moments repeat from a seed.
 struct SeededGenerator: RandomNumberGenerator {
