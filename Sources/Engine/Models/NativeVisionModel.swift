@@ -33,7 +33,7 @@ public final class NativeVisionModel: VisionLanguageModel {
 
     /// The engine's media for a request's. Frames with prepared tokens keep them; others are
     /// projected here (or tiled when `videoDetail` > 1).
-    public func media(_ request: VisionRequest) throws -> [Media] {
+    func media(_ request: VisionRequest) throws -> [Media] {
         try request.media.map { item in
             switch item {
             case .image(let image):
