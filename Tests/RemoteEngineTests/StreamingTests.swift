@@ -57,11 +57,17 @@ import TestOpenAIServer
         try await withServer { server in
             let sleeps = SleepRecorder()
             // The comment, the role chunk and the first content chunk get through (about 400 bytes).
+            // The connection closes only once the client has handed a piece on: closed at once,
+            // the client may see the close before it reads the piece, and then rightly retries.
             server.state.script([.drop(afterBytes: 600), .answer(text: "never asked for")])
+            server.state.holdDrops()
             let pieces = Mutex<[String]>([])
             let model = try makeModel(server, sleeps: sleeps)
             let error = try #require(await remoteError {
-                try await model.answer(videoRequest()) { p in pieces.withLock { $0.append(p) } }
+                try await model.answer(videoRequest()) { p in
+                    pieces.withLock { $0.append(p) }
+                    server.state.releaseDrops()
+                }
             })
             #expect(!pieces.withLock { $0 }.isEmpty)
             guard case .connection = error.reason else { Issue.record("got \(error)"); return }

@@ -47,6 +47,8 @@ public final class OpenAIServerState: Sendable {
         var held: [@Sendable () -> Void] = []
         /// Counts gate openings, so a late timer opens only its own round.
         var round = 0
+        /// Drops wait for `releaseDrops()` (nil: they close at once).
+        var heldDrops: [@Sendable () -> Void]?
     }
 
     private let state = Mutex(State())
@@ -62,6 +64,30 @@ public final class OpenAIServerState: Sendable {
     /// Hold answers until this many requests are waiting, then answer them all together (nil:
     /// answer at once). Shows how many requests a client keeps in flight without timing anything.
     public func gate(_ count: Int?) { state.withLock { $0.gate = count } }
+
+    /// Keep dropped connections open after their bytes until `releaseDrops()`: a test that
+    /// needs the client to have read those bytes before the connection goes releases them from
+    /// what the client does with them, not after a guessed wait.
+    public func holdDrops() { state.withLock { if $0.heldDrops == nil { $0.heldDrops = [] } } }
+
+    /// Closes the held connections, and every later drop at once.
+    public func releaseDrops() {
+        let closes = state.withLock { s in
+            defer { s.heldDrops = nil }
+            return s.heldDrops ?? []
+        }
+        for close in closes { close() }
+    }
+
+    /// Runs `close` now, or when drops are released.
+    func whenDropReleased(_ close: @escaping @Sendable () -> Void) {
+        let now: Bool = state.withLock { s in
+            guard s.heldDrops != nil else { return true }
+            s.heldDrops!.append(close)
+            return false
+        }
+        if now { close() }
+    }
 
     public var requests: [RecordedRequest] { state.withLock { $0.requests } }
     /// The most requests that were being answered at the same time.
@@ -275,9 +301,14 @@ private final class OpenAIHandler: ChannelInboundHandler {
         if dropAfter != nil {
             let flushed = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer()))), promise: flushed)
+            let loop = context.eventLoop
             flushed.futureResult.whenComplete { _ in
-                state.end()
-                bound.value.close(promise: nil)
+                state.whenDropReleased {
+                    loop.execute {
+                        state.end()
+                        bound.value.close(promise: nil)
+                    }
+                }
             }
             return
         }
