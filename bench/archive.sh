@@ -17,8 +17,6 @@
 #              DENSECAP (binary; unset: `swift build -c release` of this checkout)
 set -euo pipefail
 
-log() { printf '[archive %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { printf 'archive.sh: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -143,7 +141,7 @@ overhead=$(printf %.1f "$(echo "scale=6; ($t1 / $tp - 1) * 100" | bc -l)")
 cpu_overhead=$(printf %.1f "$(echo "scale=6; ($c1 / $cp - 1) * 100" | bc -l)")
 median_overhead=$(printf %.1f "$(echo "scale=6; ($m1 / $mp - 1) * 100" | bc -l)")
 {
-    echo "UTC $(date -u +%Y-%m-%dT%H:%M), densecap $(cd "$REPO" && git rev-parse --short HEAD) ($DENSECAP_ORIGIN), $(nproc) cores, load $LOAD_START at the start of the timed runs, $LOAD_END at their end"
+    echo "$(bench_header), load $LOAD_START at the start of the timed runs, $LOAD_END at their end"
     echo
     echo "| $FILES files, segment-only | wall s (best of $REPEATS) | files/s | wall vs plain loop | CPU s (best of $REPEATS) | CPU vs plain loop |"
     echo "|---|---|---|---|---|---|"

@@ -133,7 +133,8 @@ extension ArchiveCommand {
             var command = [executablePath(), "archive", "worker", "--store", store.store]
             if global.verbose { command.append("--verbose") }
             if global.quiet { command.append("--quiet") }
-            let supervisor = ArchiveSupervisor(store: s, settings: settings, workers: workers, command: command, logger: logger)
+            let supervisor = ArchiveSupervisor(store: s, settings: settings, workers: workers, command: command,
+                                               environment: archiveWorkerEnvironment(settings), logger: logger)
             var last = ""
             let summary = try await reporting {
                 try await supervisor.run { p in
