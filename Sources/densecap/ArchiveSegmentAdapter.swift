@@ -77,16 +77,10 @@ struct JobArchiveProcessor: ArchiveProcessor, @unchecked Sendable {
     func process(file: String, outputFolder: String) async throws -> ProcessedFile {
         do {
             let outcome = try await run(file, outputFolder)
-            let events: [ArchivedEvent]
-            let written: [String]
-            if !outcome.skipped, let document = outcome.document {
-                events = archivedEvents(document, file: file, outputFolder: outputFolder)
-                written = outcome.written
-            } else {
-                let json = (outputFolder as NSString).appendingPathComponent("\(stem(of: file)).\(CaptionFormat.json.fileSuffix)")
-                events = try CaptionImport.read(json).events
-                written = Manifest.load(Manifest.path(for: file, in: outputFolder))?.outputs ?? []
-            }
+            let written = outcome.skipped ? Manifest.load(Manifest.path(for: file, in: outputFolder))?.outputs ?? [] : outcome.written
+            let json = (outputFolder as NSString).appendingPathComponent("\(stem(of: file)).\(CaptionFormat.json.fileSuffix)")
+            let document = outcome.skipped ? nil : outcome.document
+            let events = try document.map { archivedEvents($0, file: file, outputFolder: outputFolder) } ?? CaptionImport.read(json).events
             return ProcessedFile(events: events, outputs: written.map { (outputFolder as NSString).appendingPathComponent($0) },
                                  damaged: outcome.report.truncatedAt != nil || outcome.report.isDamaged)
         } catch {
