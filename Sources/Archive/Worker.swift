@@ -4,7 +4,7 @@ import Logging
 /// One worker: claims a file, runs the processor on it while a heartbeat renews the lease, and
 /// records the result fenced on the lease, until nothing is left. Several run side by side (one
 /// process each, on one or several machines), each with its own model load.
-public struct ArchiveWorker {
+public struct ArchiveWorker: Sendable {
     public let store: any ArchiveStore
     public let settings: ArchiveSettings
     /// Who holds the leases: `host:pid`, which the supervisor uses to free a dead worker's files.
@@ -27,11 +27,15 @@ public struct ArchiveWorker {
         public var failed = 0
         /// Results the store refused: the lease had been lost (expired and reclaimed).
         public var refused = 0
+        /// Seconds spent in the jobs, and waiting on the store (claims and results; sleeps excluded).
+        public var jobSeconds = 0.0
+        public var storeSeconds = 0.0
     }
 
     /// Processes files until every file is done or failed. Each result is recorded together with
-    /// the claim of the next file (one transaction a file); one heartbeat, started once, renews
-    /// whichever lease the worker holds; the jobs run on one thread the worker starts once.
+    /// the claim of the next file (one transaction a file). The claims, jobs and results run on one
+    /// thread the worker starts once (off the cooperative pool, no thread hop per file); one
+    /// heartbeat on a thread of its own renews whichever lease the worker holds.
     public func run(_ processor: any ArchiveProcessor) async throws -> Summary {
         let request = ClaimRequest(owner: owner, leaseSeconds: settings.leaseSeconds, maxCrashes: settings.maxCrashes)
         let held = HeldLease()
@@ -49,13 +53,16 @@ public struct ArchiveWorker {
                 }
             }
         }
+        // The loop (claims, jobs, results) runs on one thread of its own: the job blocks it, and
+        // nothing hops between threads per file.
         let executor = ThreadExecutor(stackSize: 8 << 20)
-        let ended: Result<Summary, Error>
-        do {
-            ended = .success(try await loop(request, processor, held, executor))
-        } catch {
-            ended = .failure(error)
-        }
+        let ended = await Task(executorPreference: executor) { () -> Result<Summary, Error> in
+            do {
+                return .success(try await loop(request, processor, held))
+            } catch {
+                return .failure(error)
+            }
+        }.value
         // No renewal in flight once the caller closes the store.
         heartbeat.cancel()
         await heartbeat.value
@@ -64,9 +71,15 @@ public struct ArchiveWorker {
         return try ended.get()
     }
 
-    private func loop(_ request: ClaimRequest, _ processor: any ArchiveProcessor, _ held: HeldLease, _ executor: ThreadExecutor) async throws -> Summary {
+    private func loop(_ request: ClaimRequest, _ processor: any ArchiveProcessor, _ held: HeldLease) async throws -> Summary {
         var summary = Summary()
-        var next = try await store.claim(request)
+        let clock = ContinuousClock()
+        func timed<T>(_ seconds: inout Double, _ body: () async throws -> T) async rethrows -> T {
+            let start = clock.now
+            defer { seconds += (clock.now - start).seconds }
+            return try await body()
+        }
+        var next = try await timed(&summary.storeSeconds) { try await store.claim(request) }
         while true {
             switch next {
             case .finished:
@@ -75,20 +88,24 @@ public struct ArchiveWorker {
                 // Another worker holds the rest; it may finish (then this one is done too) or die
                 // (its lease expires), so look again soon.
                 try await Task.sleep(for: .seconds(min(seconds, 0.5)))
-                next = try await store.claim(request)
+                next = try await timed(&summary.storeSeconds) { try await store.claim(request) }
             case .claimed(let lease):
                 logger.debug("\(lease.path): claimed (attempt \(lease.attempt))")
                 held.hold(lease)
-                let started = Date()
-                let outcome = await process(lease, processor, on: executor)
+                let started = clock.now
+                let outcome = await process(lease, processor)
+                let seconds = (clock.now - started).seconds
+                summary.jobSeconds += seconds
                 held.hold(nil)
-                let finished = try await store.finish(lease, outcome, seconds: Date().timeIntervalSince(started), thenClaim: request)
+                let finished = try await timed(&summary.storeSeconds) {
+                    try await store.finish(lease, outcome, seconds: seconds, thenClaim: request)
+                }
                 if case .failed(let failure) = outcome { logger.info("\(failure.message)") }
                 switch finished {
                 case .refused:
                     summary.refused += 1
                     logger.warning("\(lease.path): result refused, the lease was lost to another worker")
-                    next = try await store.claim(request)
+                    next = try await timed(&summary.storeSeconds) { try await store.claim(request) }
                 case .accepted(let claimed):
                     if case .done = outcome { summary.done += 1 } else { summary.failed += 1 }
                     next = claimed ?? .finished
@@ -97,23 +114,24 @@ public struct ArchiveWorker {
         }
     }
 
-    /// Runs the job on one file, off the cooperative pool (so the heartbeat keeps running even on a
-    /// one-core machine): its task prefers `executor`, so it resumes there after each suspension.
-    private func process(_ lease: Lease, _ processor: any ArchiveProcessor, on executor: ThreadExecutor) async -> FileOutcome {
+    /// Runs the job on one file (on the loop's thread).
+    private func process(_ lease: Lease, _ processor: any ArchiveProcessor) async -> FileOutcome {
         let folder = settings.outputFolder(for: lease.path)
         // Only a file claimed before can have a killed worker's partial outputs: the folder is not
         // listed for every file.
         if lease.claimedBefore { removePartialOutputs(of: lease.path, in: folder) }
-        return await Task(executorPreference: executor) {
-            do {
-                return .done(try await processor.process(file: lease.path, outputFolder: folder))
-            } catch let failure as ProcessingFailure {
-                return .failed(failure)
-            } catch {
-                return .failed(ProcessingFailure(message: "\(lease.path): \(error)", category: "failure"))
-            }
-        }.value
+        do {
+            return .done(try await processor.process(file: lease.path, outputFolder: folder))
+        } catch let failure as ProcessingFailure {
+            return .failed(failure)
+        } catch {
+            return .failed(ProcessingFailure(message: "\(lease.path): \(error)", category: "failure"))
+        }
     }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
 
 /// The lease a worker holds now, shared with its heartbeat.

@@ -166,7 +166,10 @@ extension ArchiveCommand {
             let settings = try await store.settings(s)
             let processor = try await reportingErrors { try await makeArchiveProcessor(settings, logger: logger) }
             let summary = try await reporting { try await ArchiveWorker(store: s, settings: settings, logger: logger).run(processor) }
-            logger.debug("worker: \(summary.done) done, \(summary.failed) failed, \(summary.refused) refused")
+            logger.debug("""
+                worker: \(summary.done) done, \(summary.failed) failed, \(summary.refused) refused; \
+                \(String(format: "%.3f", summary.jobSeconds)) s in jobs, \(String(format: "%.3f", summary.storeSeconds)) s waiting on the store
+                """)
             try await s.close()
         }
     }
