@@ -91,6 +91,16 @@ mapfile -t w < <(cpu "${plain[@]}"); cp=$(best "${w[@]}")
 mapfile -t w < <(cpu "${one[@]}"); c1=$(best "${w[@]}")
 mapfile -t w < <(cpu "${two[@]}"); c2=$(best "${w[@]}")
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+# Paired ratios: each archive run against the plain loop run just before it, so load that drifts
+# over the runs (other engineers' jobs starting and ending) cancels; their median beside best/median.
+paired() { # paired FIELD(1 wall, 2 CPU): median over the repeats of one[r] / plain[r]
+    local r ratios=()
+    for ((r = 0; r < REPEATS; r++)); do
+        ratios+=("$(echo "${one[$r]} ${plain[$r]}" | awk -v f="$1" '{ printf "%.4f", $f / $(f + 2) }')")
+    done
+    median "${ratios[@]}"
+}
+pw=$(paired 1) pc=$(paired 2)
 
 log "storing $CAPTIONS captions ($((CAPTIONS / 1000)) files of 1,000 events) for search"
 mkdir -p "$WORK/captions"
@@ -157,6 +167,7 @@ median_overhead=$(printf %.1f "$(echo "scale=6; ($m1 / $mp - 1) * 100" | bc -l)"
     fi
     echo
     echo "Median wall time of the runs: plain loop $mp s, archive with 1 worker $m1 s (overhead ${median_overhead} %)."
+    echo "Median of the paired ratios (each archive run / the plain loop run just before it): wall $pw, CPU $pc."
     echo
     echo "runs (wall CPU): plain $(printf '%s, ' "${plain[@]}"); 1 worker $(printf '%s, ' "${one[@]}"); 2 workers $(printf '%s, ' "${two[@]}")"
     echo
