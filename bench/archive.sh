@@ -10,6 +10,8 @@
 # archive and the loop alternating, so load from other processes hits both alike. The CPU time of
 # each run (user + system, worker processes included) is reported beside it, best of the runs too:
 # on a shared machine it shows the store's own work where wall time mostly shows the others' load.
+# Beside best and median: the median of the paired ratios (each archive run against the plain loop
+# run just before it), which cancels load that drifts over the runs.
 #
 # Usage: bench/archive.sh [--quick] [--repeats N]
 #   --quick   40 files, 10,000 captions (a smoke test of the script)
