@@ -123,12 +123,8 @@ final class WorkerExits: @unchecked Sendable {
     private var waiter: CheckedContinuation<Void, Never>?
 
     func signal() {
-        lock.lock()
-        unseen += 1
-        let w = waiter
-        waiter = nil
-        lock.unlock()
-        w?.resume()
+        lock.withLock { unseen += 1 }
+        wake()
     }
 
     /// Returns once a worker has exited since the last call, or after `timeout` seconds.
