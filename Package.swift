@@ -177,7 +177,7 @@ let package = Package(
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "TestPostgres"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "TestPostgres", .product(name: "Logging", package: "swift-log")]),
         // A real PostgreSQL server for the archive tests (scripts/test.sh's, or one started here).
         .target(
             name: "TestPostgres",

@@ -10,6 +10,8 @@
 # archive and the loop alternating, so load from other processes hits both alike. The CPU time of
 # each run (user + system, worker processes included) is reported beside it, best of the runs too:
 # on a shared machine it shows the store's own work where wall time mostly shows the others' load.
+# Beside best and median: the median of the paired ratios (each archive run against the plain loop
+# run just before it), which cancels load that drifts over the runs.
 #
 # Usage: bench/archive.sh [--quick] [--repeats N]
 #   --quick   40 files, 10,000 captions (a smoke test of the script)
@@ -17,8 +19,6 @@
 #              DENSECAP (binary; unset: `swift build -c release` of this checkout)
 set -euo pipefail
 
-log() { printf '[archive %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { printf 'archive.sh: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -93,6 +93,16 @@ mapfile -t w < <(cpu "${plain[@]}"); cp=$(best "${w[@]}")
 mapfile -t w < <(cpu "${one[@]}"); c1=$(best "${w[@]}")
 mapfile -t w < <(cpu "${two[@]}"); c2=$(best "${w[@]}")
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+# Paired ratios: each archive run against the plain loop run just before it, so load that drifts
+# over the runs (other engineers' jobs starting and ending) cancels; their median beside best/median.
+paired() { # paired FIELD(1 wall, 2 CPU): median over the repeats of one[r] / plain[r]
+    local r ratios=()
+    for ((r = 0; r < REPEATS; r++)); do
+        ratios+=("$(echo "${one[$r]} ${plain[$r]}" | awk -v f="$1" '{ printf "%.4f", $f / $(f + 2) }')")
+    done
+    median "${ratios[@]}"
+}
+pw=$(paired 1) pc=$(paired 2)
 
 log "storing $CAPTIONS captions ($((CAPTIONS / 1000)) files of 1,000 events) for search"
 mkdir -p "$WORK/captions"
@@ -143,7 +153,7 @@ overhead=$(printf %.1f "$(echo "scale=6; ($t1 / $tp - 1) * 100" | bc -l)")
 cpu_overhead=$(printf %.1f "$(echo "scale=6; ($c1 / $cp - 1) * 100" | bc -l)")
 median_overhead=$(printf %.1f "$(echo "scale=6; ($m1 / $mp - 1) * 100" | bc -l)")
 {
-    echo "UTC $(date -u +%Y-%m-%dT%H:%M), densecap $(cd "$REPO" && git rev-parse --short HEAD) ($DENSECAP_ORIGIN), $(nproc) cores, load $LOAD_START at the start of the timed runs, $LOAD_END at their end"
+    echo "$(bench_header), load $LOAD_START at the start of the timed runs, $LOAD_END at their end"
     echo
     echo "| $FILES files, segment-only | wall s (best of $REPEATS) | files/s | wall vs plain loop | CPU s (best of $REPEATS) | CPU vs plain loop |"
     echo "|---|---|---|---|---|---|"
@@ -159,6 +169,7 @@ median_overhead=$(printf %.1f "$(echo "scale=6; ($m1 / $mp - 1) * 100" | bc -l)"
     fi
     echo
     echo "Median wall time of the runs: plain loop $mp s, archive with 1 worker $m1 s (overhead ${median_overhead} %)."
+    echo "Median of the paired ratios (each archive run / the plain loop run just before it): wall $pw, CPU $pc."
     echo
     echo "runs (wall CPU): plain $(printf '%s, ' "${plain[@]}"); 1 worker $(printf '%s, ' "${one[@]}"); 2 workers $(printf '%s, ' "${two[@]}")"
     echo

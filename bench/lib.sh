@@ -4,6 +4,11 @@
 #
 # Environment: DENSECAP_BENCH_DIR (default /var/tmp/densecap-bench).
 
+# log MESSAGE… / die MESSAGE…: progress on stderr as `[NAME HH:MM:SS] …`, and a fatal error as
+# `NAME.sh: …` (NAME: the script's name), unless the script defined its own before sourcing this.
+declare -F log >/dev/null || log() { printf '[%s %s] %s\n' "$(basename "$0" .sh)" "$(date +%H:%M:%S)" "$*" >&2; }
+declare -F die >/dev/null || die() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
+
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DIR=${DENSECAP_BENCH_DIR:-/var/tmp/densecap-bench}
 mkdir -p "$BENCH_DIR"
@@ -42,4 +47,11 @@ densecap_binary() {
         DENSECAP_ORIGIN="DENSECAP=$DENSECAP, not rebuilt"
     fi
     [[ -x "$DENSECAP" ]] || die "densecap binary not found at $DENSECAP (set DENSECAP or BENCH_PEERS_ONLY=1)"
+}
+
+# bench_header: when, which densecap (commit and DENSECAP_ORIGIN) and on what machine, on one line.
+bench_header() {
+    local cpu
+    cpu=$(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
+    echo "UTC $(date -u +%Y-%m-%dT%H:%M), densecap $(cd "$REPO" && git rev-parse --short HEAD) (${DENSECAP_ORIGIN:-}), ${cpu:-unknown CPU}, $(nproc) cores"
 }

@@ -20,13 +20,13 @@ public protocol ArchiveStore: Sendable {
 
     /// Claims the first pending file, or one whose lease expired (counting a crash; after
     /// `maxCrashes` the file is failed instead).
-    func claim(owner: String, leaseSeconds: Double, maxCrashes: Int) async throws -> ClaimResult
+    func claim(_ request: ClaimRequest) async throws -> ClaimResult
     /// Extends a lease; nil when it was lost (expired and reclaimed, or the file re-registered).
     func renew(_ lease: Lease, leaseSeconds: Double) async throws -> Lease?
-    /// Records a result if `lease` still holds the file; false (and nothing written) otherwise.
-    func complete(_ lease: Lease, result: ProcessedFile, seconds: Double) async throws -> Bool
-    /// Records a failure if `lease` still holds the file; false otherwise.
-    func fail(_ lease: Lease, failure: ProcessingFailure, seconds: Double) async throws -> Bool
+    /// Records `outcome` if `lease` still holds the file and then, when `next` is given, claims the
+    /// next file in the same transaction: one commit a file for a worker that goes on. A lost lease
+    /// is `.refused`: nothing written, nothing claimed.
+    func finish(_ lease: Lease, _ outcome: FileOutcome, seconds: Double, thenClaim next: ClaimRequest?) async throws -> FinishResult
     /// A worker died: its running files go back to pending with a crash counted (failed after
     /// `maxCrashes`). Returns how many files it held.
     func abandon(owner: String, maxCrashes: Int) async throws -> Int
@@ -45,6 +45,22 @@ public protocol ArchiveStore: Sendable {
     func search(_ query: SearchQuery) async throws -> [SearchHit]
 
     func close() async throws
+}
+
+extension ArchiveStore {
+    public func claim(owner: String, leaseSeconds: Double, maxCrashes: Int) async throws -> ClaimResult {
+        try await claim(ClaimRequest(owner: owner, leaseSeconds: leaseSeconds, maxCrashes: maxCrashes))
+    }
+
+    /// Records a result if `lease` still holds the file; false (and nothing written) otherwise.
+    public func complete(_ lease: Lease, result: ProcessedFile, seconds: Double) async throws -> Bool {
+        try await finish(lease, .done(result), seconds: seconds, thenClaim: nil) != .refused
+    }
+
+    /// Records a failure if `lease` still holds the file; false otherwise.
+    public func fail(_ lease: Lease, failure: ProcessingFailure, seconds: Double) async throws -> Bool {
+        try await finish(lease, .failed(failure), seconds: seconds, thenClaim: nil) != .refused
+    }
 }
 
 /// `densecap search`'s question.

@@ -95,6 +95,9 @@ public struct Lease: Codable, Equatable, Sendable {
     /// Seconds since 1970, on the store's clock.
     public var expires: Double
     public var attempt: Int
+    /// A worker had claimed the file before (it crashed, lost its lease, or the file was retried or
+    /// changed): that worker may have left partial outputs behind. False on a file's first claim.
+    public var claimedBefore: Bool
 }
 
 public enum ClaimResult: Equatable, Sendable {
@@ -103,6 +106,37 @@ public enum ClaimResult: Equatable, Sendable {
     case wait(seconds: Double)
     /// Every file is done or failed.
     case finished
+}
+
+/// Who claims a file, and on what terms (`ArchiveStore.claim`, and `finish` claiming the next one).
+public struct ClaimRequest: Equatable, Sendable {
+    /// Who holds the lease (`host:pid`).
+    public var owner: String
+    public var leaseSeconds: Double
+    /// An expired lease whose next crash reaches this count fails its file instead of being reclaimed.
+    public var maxCrashes: Int
+
+    public init(owner: String, leaseSeconds: Double, maxCrashes: Int) {
+        self.owner = owner
+        self.leaseSeconds = leaseSeconds
+        self.maxCrashes = maxCrashes
+    }
+}
+
+/// How the job on one file ended, as its worker reports it to the store.
+public enum FileOutcome: Equatable, Sendable {
+    case done(ProcessedFile)
+    case failed(ProcessingFailure)
+}
+
+/// What `ArchiveStore.finish` did.
+public enum FinishResult: Equatable, Sendable {
+    /// The lease had been lost (expired and reclaimed, or the file re-registered): nothing was
+    /// written and nothing claimed.
+    case refused
+    /// The outcome was recorded; `next` is what the claim in the same transaction found (nil when
+    /// none was asked for).
+    case accepted(next: ClaimResult?)
 }
 
 /// One event of a file as the store keeps it (times in seconds, with the exact rationals beside).

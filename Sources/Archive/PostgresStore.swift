@@ -138,12 +138,13 @@ public final class PostgresStore: ArchiveStore {
                 if let row = try await rows(conn, "SELECT id, size, mtime, hash FROM files WHERE path = \(f.path) FOR UPDATE").first {
                     let (id, size, mtime, hash) = try row.decode((Int64, Int64, Double, String).self)
                     if size == f.size && mtime == f.mtime && hash == f.hash { summary.unchanged += 1; continue }
+                    // started_at stays: the next claim learns that a worker may have left partial outputs.
                     _ = try await rows(conn, "DELETE FROM events WHERE file_id = \(id)")
                     _ = try await rows(conn, "DELETE FROM outputs WHERE file_id = \(id)")
                     _ = try await rows(conn, """
                         UPDATE files SET size = \(f.size), mtime = \(f.mtime), hash = \(f.hash), state = 'pending', attempts = 0,
                         crashes = 0, completions = 0, error = NULL, exit_category = NULL, damaged = FALSE, lease_token = NULL,
-                        lease_owner = NULL, lease_expires = NULL, started_at = NULL, finished_at = NULL, seconds = NULL
+                        lease_owner = NULL, lease_expires = NULL, finished_at = NULL, seconds = NULL
                         WHERE id = \(id)
                         """)
                     summary.changed += 1
@@ -161,46 +162,48 @@ public final class PostgresStore: ArchiveStore {
 
     // MARK: - Leases
 
-    public func claim(owner: String, leaseSeconds: Double, maxCrashes: Int) async throws -> ClaimResult {
-        try await transaction { conn in
-            let now = try await now(conn)
-            // Expired leases whose next crash reaches the bound: failed, not reclaimed.
-            let doomed = try await rows(conn, """
-                SELECT id, path, crashes FROM files WHERE state = 'running' AND lease_expires < \(now) AND crashes + 1 >= \(maxCrashes)
-                FOR UPDATE SKIP LOCKED
+    public func claim(_ request: ClaimRequest) async throws -> ClaimResult {
+        try await transaction { conn in try await claim(conn, request, now: try await now(conn)) }
+    }
+
+    private func claim(_ conn: PostgresConnection, _ request: ClaimRequest, now: Double) async throws -> ClaimResult {
+        // Expired leases whose next crash reaches the bound: failed, not reclaimed.
+        let doomed = try await rows(conn, """
+            SELECT id, path, crashes FROM files WHERE state = 'running' AND lease_expires < \(now) AND crashes + 1 >= \(request.maxCrashes)
+            FOR UPDATE SKIP LOCKED
+            """)
+        for row in doomed {
+            let (id, path, old) = try row.decode((Int64, String, Int).self)
+            let crashes = old + 1
+            _ = try await rows(conn, """
+                UPDATE files SET state = 'failed', crashes = \(crashes), error = \(Schema.crashMessage(path, crashes: crashes)),
+                exit_category = \(Schema.crashCategory), lease_token = NULL, lease_owner = NULL, lease_expires = NULL,
+                finished_at = \(now) WHERE id = \(id)
                 """)
-            for row in doomed {
-                let (id, path, old) = try row.decode((Int64, String, Int).self)
-                let crashes = old + 1
-                _ = try await rows(conn, """
-                    UPDATE files SET state = 'failed', crashes = \(crashes), error = \(Schema.crashMessage(path, crashes: crashes)),
-                    exit_category = \(Schema.crashCategory), lease_token = NULL, lease_owner = NULL, lease_expires = NULL,
-                    finished_at = \(now) WHERE id = \(id)
-                    """)
-            }
-            let token = Schema.token()
-            let expires = now + leaseSeconds
-            let claimed = try await rows(conn, """
-                WITH c AS (
-                    SELECT id, state AS old_state FROM files
-                    WHERE state = 'pending' OR (state = 'running' AND lease_expires < \(now))
-                    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-                UPDATE files f SET state = 'running', lease_token = \(token), lease_owner = \(owner), lease_expires = \(expires),
-                    attempts = f.attempts + 1, crashes = f.crashes + CASE WHEN c.old_state = 'running' THEN 1 ELSE 0 END,
-                    started_at = \(now)
-                FROM c WHERE f.id = c.id RETURNING f.id, f.path, f.attempts
-                """)
-            if let row = claimed.first {
-                let (id, path, attempt) = try row.decode((Int64, String, Int).self)
-                return .claimed(Lease(fileID: id, path: path, token: token, owner: owner, expires: expires, attempt: attempt))
-            }
-            // Nothing free: rows locked by a concurrent claim count as running, so wait briefly.
-            let (next, locked) = try await rows(conn, """
-                SELECT min(lease_expires), count(*) FILTER (WHERE state = 'pending') FROM files WHERE state IN ('running', 'pending')
-                """)[0].decode((Double?, Int).self)
-            if locked > 0 { return .wait(seconds: 0.05) }
-            return next.map { .wait(seconds: max(0.05, $0 - now)) } ?? .finished
         }
+        let token = Schema.token()
+        let expires = now + request.leaseSeconds
+        let claimed = try await rows(conn, """
+            WITH c AS (
+                SELECT id, state AS old_state, started_at IS NOT NULL AS claimed_before FROM files
+                WHERE state = 'pending' OR (state = 'running' AND lease_expires < \(now))
+                ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+            UPDATE files f SET state = 'running', lease_token = \(token), lease_owner = \(request.owner), lease_expires = \(expires),
+                attempts = f.attempts + 1, crashes = f.crashes + CASE WHEN c.old_state = 'running' THEN 1 ELSE 0 END,
+                started_at = \(now)
+            FROM c WHERE f.id = c.id RETURNING f.id, f.path, f.attempts, c.claimed_before
+            """)
+        if let row = claimed.first {
+            let (id, path, attempt, before) = try row.decode((Int64, String, Int, Bool).self)
+            return .claimed(Lease(fileID: id, path: path, token: token, owner: request.owner, expires: expires, attempt: attempt,
+                                  claimedBefore: before))
+        }
+        // Nothing free: rows locked by a concurrent claim count as running, so wait briefly.
+        let (next, locked) = try await rows(conn, """
+            SELECT min(lease_expires), count(*) FILTER (WHERE state = 'pending') FROM files WHERE state IN ('running', 'pending')
+            """)[0].decode((Double?, Int).self)
+        if locked > 0 { return .wait(seconds: 0.05) }
+        return next.map { .wait(seconds: max(0.05, $0 - now)) } ?? .finished
     }
 
     public func renew(_ lease: Lease, leaseSeconds: Double) async throws -> Lease? {
@@ -216,18 +219,29 @@ public final class PostgresStore: ArchiveStore {
         }
     }
 
-    public func complete(_ lease: Lease, result: ProcessedFile, seconds: Double) async throws -> Bool {
+    public func finish(_ lease: Lease, _ outcome: FileOutcome, seconds: Double, thenClaim next: ClaimRequest?) async throws -> FinishResult {
         try await transaction { conn in
             let now = try await now(conn)
-            let r = try await rows(conn, """
-                UPDATE files SET state = 'done', completions = completions + 1, error = NULL, exit_category = NULL,
-                damaged = \(result.damaged), lease_token = NULL, lease_owner = NULL, lease_expires = NULL,
-                finished_at = \(now), seconds = \(seconds)
-                WHERE id = \(lease.fileID) AND lease_token = \(lease.token) AND state = 'running' RETURNING id
-                """)
-            guard r.count == 1 else { return false }
-            try await replaceEvents(conn, fileID: lease.fileID, events: result.events, outputs: result.outputs)
-            return true
+            switch outcome {
+            case .done(let result):
+                let r = try await rows(conn, """
+                    UPDATE files SET state = 'done', completions = completions + 1, error = NULL, exit_category = NULL,
+                    damaged = \(result.damaged), lease_token = NULL, lease_owner = NULL, lease_expires = NULL,
+                    finished_at = \(now), seconds = \(seconds)
+                    WHERE id = \(lease.fileID) AND lease_token = \(lease.token) AND state = 'running' RETURNING id
+                    """)
+                guard r.count == 1 else { return .refused }
+                try await replaceEvents(conn, fileID: lease.fileID, events: result.events, outputs: result.outputs)
+            case .failed(let failure):
+                let r = try await rows(conn, """
+                    UPDATE files SET state = 'failed', error = \(failure.message), exit_category = \(failure.category),
+                    lease_token = NULL, lease_owner = NULL, lease_expires = NULL, finished_at = \(now), seconds = \(seconds)
+                    WHERE id = \(lease.fileID) AND lease_token = \(lease.token) AND state = 'running' RETURNING id
+                    """)
+                guard r.count == 1 else { return .refused }
+            }
+            guard let next else { return .accepted(next: nil) }
+            return .accepted(next: try await claim(conn, next, now: now))
         }
     }
 
@@ -248,18 +262,6 @@ public final class PostgresStore: ArchiveStore {
                     \(chunk.map(\.kind))::text[], \(chunk.map { $0.caption ?? "" })::text[], \(chunk.map { $0.keyframe ?? "" })::text[])
                     AS t(i, s, e, se, ee, k, c, kf)
                 """)
-        }
-    }
-
-    public func fail(_ lease: Lease, failure: ProcessingFailure, seconds: Double) async throws -> Bool {
-        try await transaction { conn in
-            let now = try await now(conn)
-            let r = try await rows(conn, """
-                UPDATE files SET state = 'failed', error = \(failure.message), exit_category = \(failure.category),
-                lease_token = NULL, lease_owner = NULL, lease_expires = NULL, finished_at = \(now), seconds = \(seconds)
-                WHERE id = \(lease.fileID) AND lease_token = \(lease.token) AND state = 'running' RETURNING id
-                """)
-            return r.count == 1
         }
     }
 

@@ -101,12 +101,13 @@ public final class SQLiteStore: ArchiveStore {
                     let same = row["size"] as Int64 == f.size && row["mtime"] as Double == f.mtime && row["hash"] as String == f.hash
                     if same { summary.unchanged += 1; continue }
                     let id: Int64 = row["id"]
+                    // started_at stays: the next claim learns that a worker may have left partial outputs.
                     try db.execute(sql: "DELETE FROM events WHERE file_id = ?", arguments: [id])
                     try db.execute(sql: "DELETE FROM outputs WHERE file_id = ?", arguments: [id])
                     try db.execute(sql: """
                         UPDATE files SET size = ?, mtime = ?, hash = ?, state = 'pending', attempts = 0, crashes = 0,
                         completions = 0, error = NULL, exit_category = NULL, damaged = FALSE, lease_token = NULL,
-                        lease_owner = NULL, lease_expires = NULL, started_at = NULL, finished_at = NULL, seconds = NULL
+                        lease_owner = NULL, lease_expires = NULL, finished_at = NULL, seconds = NULL
                         WHERE id = ?
                         """, arguments: [f.size, f.mtime, f.hash, id])
                     summary.changed += 1
@@ -122,39 +123,40 @@ public final class SQLiteStore: ArchiveStore {
 
     // MARK: - Leases
 
-    public func claim(owner: String, leaseSeconds: Double, maxCrashes: Int) async throws -> ClaimResult {
-        try write { db in
-            let now = Self.now()
-            // Expired leases whose next crash reaches the bound: failed, not reclaimed.
-            let doomed = try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT id, path, crashes FROM files WHERE state = 'running' AND lease_expires < ? AND crashes + 1 >= ?
-                """), arguments: [now, maxCrashes])
-            for row in doomed {
-                let crashes = (row["crashes"] as Int) + 1
-                try db.cachedStatement(sql: """
-                    UPDATE files SET state = 'failed', crashes = ?, error = ?, exit_category = ?, lease_token = NULL,
-                    lease_owner = NULL, lease_expires = NULL, finished_at = ? WHERE id = ?
-                    """).execute(arguments: [crashes, Schema.crashMessage(row["path"], crashes: crashes), Schema.crashCategory, now, row["id"] as Int64])
-            }
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT id, path, state FROM files WHERE state = 'pending' OR (state = 'running' AND lease_expires < ?)
-                ORDER BY id LIMIT 1
-                """), arguments: [now])
-            else {
-                let next = try Double.fetchOne(db.cachedStatement(sql: "SELECT min(lease_expires) FROM files WHERE state = 'running'"))
-                return next.map { .wait(seconds: max(0.05, $0 - now)) } ?? .finished
-            }
-            let lease = Lease(fileID: row["id"], path: row["path"], token: Schema.token(), owner: owner,
-                              expires: now + leaseSeconds, attempt: 0)
-            let crashed = (row["state"] as String) == FileState.running.rawValue
+    public func claim(_ request: ClaimRequest) async throws -> ClaimResult {
+        try write { db in try Self.claim(db, request) }
+    }
+
+    private static func claim(_ db: Database, _ request: ClaimRequest) throws -> ClaimResult {
+        let now = Self.now()
+        // Expired leases whose next crash reaches the bound: failed, not reclaimed.
+        let doomed = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT id, path, crashes FROM files WHERE state = 'running' AND lease_expires < ? AND crashes + 1 >= ?
+            """), arguments: [now, request.maxCrashes])
+        for row in doomed {
+            let crashes = (row["crashes"] as Int) + 1
             try db.cachedStatement(sql: """
-                UPDATE files SET state = 'running', lease_token = ?, lease_owner = ?, lease_expires = ?,
-                attempts = attempts + 1, crashes = crashes + ?, started_at = ? WHERE id = ?
-                """).execute(arguments: [lease.token, owner, lease.expires, crashed ? 1 : 0, now, lease.fileID])
-            var claimed = lease
-            claimed.attempt = try Int.fetchOne(db.cachedStatement(sql: "SELECT attempts FROM files WHERE id = ?"), arguments: [lease.fileID]) ?? 1
-            return .claimed(claimed)
+                UPDATE files SET state = 'failed', crashes = ?, error = ?, exit_category = ?, lease_token = NULL,
+                lease_owner = NULL, lease_expires = NULL, finished_at = ? WHERE id = ?
+                """).execute(arguments: [crashes, Schema.crashMessage(row["path"], crashes: crashes), Schema.crashCategory, now, row["id"] as Int64])
         }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT id, path, state, attempts, started_at IS NOT NULL AS claimed_before FROM files
+            WHERE state = 'pending' OR (state = 'running' AND lease_expires < ?)
+            ORDER BY id LIMIT 1
+            """), arguments: [now])
+        else {
+            let next = try Double.fetchOne(db.cachedStatement(sql: "SELECT min(lease_expires) FROM files WHERE state = 'running'"))
+            return next.map { .wait(seconds: max(0.05, $0 - now)) } ?? .finished
+        }
+        let lease = Lease(fileID: row["id"], path: row["path"], token: Schema.token(), owner: request.owner,
+                          expires: now + request.leaseSeconds, attempt: (row["attempts"] as Int) + 1, claimedBefore: row["claimed_before"])
+        let crashed = (row["state"] as String) == FileState.running.rawValue
+        try db.cachedStatement(sql: """
+            UPDATE files SET state = 'running', lease_token = ?, lease_owner = ?, lease_expires = ?,
+            attempts = attempts + 1, crashes = crashes + ?, started_at = ? WHERE id = ?
+            """).execute(arguments: [lease.token, request.owner, lease.expires, crashed ? 1 : 0, now, lease.fileID])
+        return .claimed(lease)
     }
 
     public func renew(_ lease: Lease, leaseSeconds: Double) async throws -> Lease? {
@@ -167,16 +169,25 @@ public final class SQLiteStore: ArchiveStore {
         }
     }
 
-    public func complete(_ lease: Lease, result: ProcessedFile, seconds: Double) async throws -> Bool {
+    public func finish(_ lease: Lease, _ outcome: FileOutcome, seconds: Double, thenClaim next: ClaimRequest?) async throws -> FinishResult {
         try write { db in
-            try db.cachedStatement(sql: """
-                UPDATE files SET state = 'done', completions = completions + 1, error = NULL, exit_category = NULL,
-                damaged = ?, lease_token = NULL, lease_owner = NULL, lease_expires = NULL, finished_at = ?, seconds = ?
-                WHERE id = ? AND lease_token = ? AND state = 'running'
-                """).execute(arguments: [result.damaged, Self.now(), seconds, lease.fileID, lease.token])
-            guard db.changesCount == 1 else { return false }
-            try Self.replaceEvents(db, fileID: lease.fileID, events: result.events, outputs: result.outputs)
-            return true
+            switch outcome {
+            case .done(let result):
+                try db.cachedStatement(sql: """
+                    UPDATE files SET state = 'done', completions = completions + 1, error = NULL, exit_category = NULL,
+                    damaged = ?, lease_token = NULL, lease_owner = NULL, lease_expires = NULL, finished_at = ?, seconds = ?
+                    WHERE id = ? AND lease_token = ? AND state = 'running'
+                    """).execute(arguments: [result.damaged, Self.now(), seconds, lease.fileID, lease.token])
+                guard db.changesCount == 1 else { return .refused }
+                try Self.replaceEvents(db, fileID: lease.fileID, events: result.events, outputs: result.outputs)
+            case .failed(let failure):
+                try db.cachedStatement(sql: """
+                    UPDATE files SET state = 'failed', error = ?, exit_category = ?, lease_token = NULL, lease_owner = NULL,
+                    lease_expires = NULL, finished_at = ?, seconds = ? WHERE id = ? AND lease_token = ? AND state = 'running'
+                    """).execute(arguments: [failure.message, failure.category, Self.now(), seconds, lease.fileID, lease.token])
+                guard db.changesCount == 1 else { return .refused }
+            }
+            return .accepted(next: try next.map { try Self.claim(db, $0) })
         }
     }
 
@@ -195,16 +206,6 @@ public final class SQLiteStore: ArchiveStore {
             """)
         for e in events {
             try insert.execute(arguments: [fileID, e.index, e.start, e.end, e.startExact, e.endExact, e.kind, e.caption, e.keyframe])
-        }
-    }
-
-    public func fail(_ lease: Lease, failure: ProcessingFailure, seconds: Double) async throws -> Bool {
-        try write { db in
-            try db.cachedStatement(sql: """
-                UPDATE files SET state = 'failed', error = ?, exit_category = ?, lease_token = NULL, lease_owner = NULL,
-                lease_expires = NULL, finished_at = ?, seconds = ? WHERE id = ? AND lease_token = ? AND state = 'running'
-                """).execute(arguments: [failure.message, failure.category, Self.now(), seconds, lease.fileID, lease.token])
-            return db.changesCount == 1
         }
     }
 

@@ -10,13 +10,17 @@ public struct ArchiveSupervisor {
     public let workers: Int
     /// The worker command: executable and arguments (it must run `ArchiveWorker` on this store).
     public let command: [String]
+    /// Variables the workers get on top of this process's environment (where it has none of them).
+    public let environment: [String: String]
     public let logger: Logger
 
-    public init(store: any ArchiveStore, settings: ArchiveSettings, workers: Int, command: [String], logger: Logger) {
+    public init(store: any ArchiveStore, settings: ArchiveSettings, workers: Int, command: [String], environment: [String: String] = [:],
+                logger: Logger) {
         self.store = store
         self.settings = settings
         self.workers = workers
         self.command = command
+        self.environment = environment
         self.logger = logger
     }
 
@@ -35,12 +39,17 @@ public struct ArchiveSupervisor {
         let initial = try await store.status()
         let doneAtStart = initial.finished
         var lastReport = Date.distantPast
+        let exits = WorkerExits()
+        let workerEnvironment = environment.isEmpty ? nil
+            : ProcessInfo.processInfo.environment.merging(environment) { mine, _ in mine }
 
         func spawn() throws {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: command[0])
             p.arguments = Array(command.dropFirst())
             p.standardInput = FileHandle.nullDevice
+            if let workerEnvironment { p.environment = workerEnvironment }
+            p.terminationHandler = { _ in exits.signal() }
             try p.run()
             children.append(p)
             summary.started += 1
@@ -81,11 +90,13 @@ public struct ArchiveSupervisor {
             }
             // The store is read once a second (and when a worker ended), not on every look at the
             // children: on a busy machine the supervisor's queries would take the workers' time.
-            let due = Date().timeIntervalSince(lastReport) >= 1
-            guard due || !exited.isEmpty || children.isEmpty else {
-                try await Task.sleep(for: .milliseconds(100))
+            // Between reads it sleeps until a worker exits, so the run ends as soon as they do.
+            let sinceReport = Date().timeIntervalSince(lastReport)
+            guard sinceReport >= 1 || !exited.isEmpty || children.isEmpty else {
+                await exits.wait(timeout: 1 - sinceReport)
                 continue
             }
+            let due = sinceReport >= 1
             let status = try await store.status()
             if !exited.isEmpty, status.count(.pending) > 0 {
                 while children.count < workers { try spawn() }
@@ -99,8 +110,49 @@ public struct ArchiveSupervisor {
                 if status.count(.pending) > 0 { try spawn(); continue }
                 return summary
             }
-            try await Task.sleep(for: .milliseconds(100))
+            await exits.wait(timeout: 1)
         }
+    }
+}
+
+/// Wakes the supervisor when a worker exits (`Process.terminationHandler`), instead of it
+/// looking at its children every few milliseconds.
+final class WorkerExits: @unchecked Sendable {
+    private let lock = NSLock()
+    private var unseen = 0
+    private var waiter: CheckedContinuation<Void, Never>?
+
+    func signal() {
+        lock.withLock { unseen += 1 }
+        wake()
+    }
+
+    /// Returns once a worker has exited since the last call, or after `timeout` seconds.
+    func wait(timeout: Double) async {
+        let timer = Task { [self] in
+            try? await Task.sleep(for: .seconds(max(0, timeout)))
+            if !Task.isCancelled { wake() }
+        }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if unseen > 0 {
+                lock.unlock()
+                c.resume()
+            } else {
+                waiter = c
+                lock.unlock()
+            }
+        }
+        timer.cancel()
+        lock.withLock { unseen = 0 }
+    }
+
+    private func wake() {
+        lock.lock()
+        let w = waiter
+        waiter = nil
+        lock.unlock()
+        w?.resume()
     }
 }
 

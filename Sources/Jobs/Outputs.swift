@@ -33,11 +33,10 @@ func writeOutputs(_ document: CaptionDocument, file: String, into folder: String
         let dir = (folder as NSString).appendingPathComponent("\(name).thumbs")
         try createFolder(dir)
         for (i, bytes) in document.thumbnails.sorted(by: { $0.key < $1.key }) {
-            let e = document.events[i]
-            let png = "event_\(zeroPad(i + 1, 4))_\(e.keyframe.secondsString).png"
-            try writeOutput(Data(bytes), to: (dir as NSString).appendingPathComponent(png))
-            thumbnailNames[i] = "\(name).thumbs/\(png)"
-            written.append(thumbnailNames[i]!)
+            let png = thumbnailName(stem: name, index: i, keyframe: document.events[i].keyframe)
+            try writeOutput(Data(bytes), to: (folder as NSString).appendingPathComponent(png))
+            thumbnailNames[i] = png
+            written.append(png)
         }
     }
     for format in formats where format != .json {
@@ -51,6 +50,12 @@ func writeOutputs(_ document: CaptionDocument, file: String, into folder: String
     }
     logger.info("\(file): \(document.events.count) events → \(folder)/\(name).*")
     return written
+}
+
+/// The file the keyframe thumbnail of event `index` is written to, relative to the output folder:
+/// `<stem>.thumbs/event_0001_6.706.png` (numbered from 1, named after the keyframe's time).
+public func thumbnailName(stem name: String, index: Int, keyframe: MediaTime) -> String {
+    "\(name).thumbs/event_\(zeroPad(index + 1, 4))_\(keyframe.secondsString).png"
 }
 
 /// `CaptionWriters.writeAtomically`, failing as an output error of the exit-code table.

@@ -133,7 +133,8 @@ extension ArchiveCommand {
             var command = [executablePath(), "archive", "worker", "--store", store.store]
             if global.verbose { command.append("--verbose") }
             if global.quiet { command.append("--quiet") }
-            let supervisor = ArchiveSupervisor(store: s, settings: settings, workers: workers, command: command, logger: logger)
+            let supervisor = ArchiveSupervisor(store: s, settings: settings, workers: workers, command: command,
+                                               environment: archiveWorkerEnvironment(settings), logger: logger)
             var last = ""
             let summary = try await reporting {
                 try await supervisor.run { p in
@@ -165,7 +166,10 @@ extension ArchiveCommand {
             let settings = try await store.settings(s)
             let processor = try await reportingErrors { try await makeArchiveProcessor(settings, logger: logger) }
             let summary = try await reporting { try await ArchiveWorker(store: s, settings: settings, logger: logger).run(processor) }
-            logger.debug("worker: \(summary.done) done, \(summary.failed) failed, \(summary.refused) refused")
+            logger.debug("""
+                worker: \(summary.done) done, \(summary.failed) failed, \(summary.refused) refused; \
+                \(String(format: "%.3f", summary.jobSeconds)) s in jobs, \(String(format: "%.3f", summary.storeSeconds)) s waiting on the store
+                """)
             try await s.close()
         }
     }

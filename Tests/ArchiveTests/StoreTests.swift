@@ -82,6 +82,12 @@ struct TestFailure: Error, CustomStringConvertible {
         #expect(a.state == .pending && a.completions == 0 && a.hash == "changed")
         #expect(try await store.events(of: a.id).isEmpty)
         #expect(try await store.outputs(of: a.id).isEmpty)
+        // Its next claim knows a worker had it before (partial outputs may be left to remove); b's
+        // first claim does not.
+        let again = try claimed(try await store.claim(owner: "w", leaseSeconds: 60, maxCrashes: 3))
+        #expect(again.path == "/v/a.mp4" && again.attempt == 1 && again.claimedBefore)
+        let b = try claimed(try await store.claim(owner: "w", leaseSeconds: 60, maxCrashes: 3))
+        #expect(b.path == "/v/b.mp4" && !b.claimedBefore)
         try await store.close()
     }
 
@@ -121,6 +127,57 @@ struct TestFailure: Error, CustomStringConvertible {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func finishingClaimsTheNextFileOnlyWhenTheResultIsTaken(kind: StoreKind) async throws {
+        guard try available(kind) else { return }
+        let store = try await kind.open("finish")
+        _ = try await store.register([fingerprint("/v/a.mp4"), fingerprint("/v/b.mp4"), fingerprint("/v/c.mp4")])
+        let w1 = ClaimRequest(owner: "w1", leaseSeconds: 60, maxCrashes: 3), w2 = ClaimRequest(owner: "w2", leaseSeconds: 60, maxCrashes: 3)
+        let a = try claimed(try await store.claim(w1))
+        #expect(a.path == "/v/a.mp4" && a.attempt == 1 && !a.claimedBefore)
+        // Taken: the result is recorded and the next file claimed by the same call.
+        let result = ProcessedFile(events: [event(0, 0, "a")], outputs: ["/o/a.events.json"], damaged: false)
+        guard case .accepted(let afterA?) = try await store.finish(a, .done(result), seconds: 1, thenClaim: w1) else {
+            Issue.record("the result was refused, or nothing claimed")
+            return
+        }
+        let b = try claimed(afterA)
+        #expect(b.path == "/v/b.mp4" && b.owner == "w1" && b.token != a.token && b.attempt == 1 && !b.claimedBefore)
+        var files = try await store.files()
+        #expect(files.map(\.state) == [.done, .running, .pending])
+        #expect(try await store.events(of: files[0].id).map(\.caption) == ["a"])
+        // w1 loses b (its lease in the past, taken over by w2): w1's result and failure are refused,
+        // nothing of them is written, and nothing is claimed for w1 (c stays pending).
+        _ = try #require(try await store.renew(b, leaseSeconds: -60))
+        let taken = try claimed(try await store.claim(w2))
+        #expect(taken.path == "/v/b.mp4" && taken.attempt == 2 && taken.claimedBefore)
+        let late = ProcessedFile(events: [event(0, 0, "late")], outputs: ["/o/late"], damaged: true)
+        #expect(try await store.finish(b, .done(late), seconds: 1, thenClaim: w1) == .refused)
+        #expect(try await store.finish(b, .failed(ProcessingFailure(message: "late", category: "failure")), seconds: 1, thenClaim: w1) == .refused)
+        files = try await store.files()
+        #expect(files.map(\.state) == [.done, .running, .pending])
+        #expect(files[1].completions == 0 && files[1].crashes == 1 && files[1].error == nil && !files[1].damaged)
+        #expect(files[2].attempts == 0)
+        #expect(try await store.events(of: files[1].id).isEmpty)
+        #expect(try await store.outputs(of: files[1].id).isEmpty)
+        // A failure claims the next file too; after the last file there is nothing left.
+        let failure = ProcessingFailure(message: "/v/b.mp4: not a media file", category: "data-error")
+        guard case .accepted(let afterB?) = try await store.finish(taken, .failed(failure), seconds: 1, thenClaim: w2) else {
+            Issue.record("the failure was refused, or nothing claimed")
+            return
+        }
+        let c = try claimed(afterB)
+        #expect(c.path == "/v/c.mp4" && c.owner == "w2" && !c.claimedBefore)
+        #expect(try await store.finish(c, .done(result), seconds: 1, thenClaim: w2) == .accepted(next: .finished))
+        // Without a request nothing is claimed, and a result is never taken twice.
+        #expect(try await store.finish(c, .done(result), seconds: 1, thenClaim: nil) == .refused)
+        files = try await store.files()
+        #expect(files.map(\.state) == [.done, .failed, .done])
+        #expect(files.map(\.completions) == [1, 0, 1] && files.map(\.attempts) == [1, 2, 1])
+        #expect(files[1].error == failure.message && files[1].exitCategory == "data-error")
+        try await store.close()
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func crashesAreBounded(kind: StoreKind) async throws {
         guard try available(kind) else { return }
         let store = try await kind.open("crashes")
@@ -146,6 +203,8 @@ struct TestFailure: Error, CustomStringConvertible {
         #expect(try await store.retry(paths: nil) == 1)
         let again = try #require(try await store.files().first { $0.path == "/v/poison.mp4" })
         #expect(again.state == .pending && again.crashes == 0 && again.error == nil)
+        let retried = try claimed(try await store.claim(owner: "w5", leaseSeconds: 60, maxCrashes: 3))
+        #expect(retried.path == "/v/poison.mp4" && retried.attempt == 1 && retried.claimedBefore)
         try await store.close()
     }
 

@@ -259,6 +259,33 @@ func startDensecap(_ arguments: [String], log: String) throws -> Process {
         try await s.close()
     }
 
+    @Test func storedEventsAreThoseOfTheWrittenJSON() async throws {
+        // The worker stores the events from the job's document in memory; they must be exactly what
+        // reading the JSON back gives (the path a resumed, already-written file takes), thumbnails too.
+        let root = temporaryFolder("archive-events")
+        _ = try archiveBatch(root + "/in", count: 8, seconds: 2)
+        let i = try densecap(["archive", "init", "--store", root + "/store", "--out", root + "/out", "--", "--thumbnails"])
+        #expect(i.status == 0, "\(i.stderr)")
+        #expect(try densecap(["archive", "add", "--store", root + "/store", "--recursive", root + "/in/cams"]).status == 0)
+        let r = try densecap(["archive", "run", "--store", root + "/store"])
+        #expect(r.stdout.hasPrefix("done 7, failed 1, pending 0"), "\(r.stdout) \(r.stderr)")
+        let store = try await openStore(root + "/store", create: false)
+        var keyframes = 0
+        for f in try await store.files() where f.state == .done {
+            let outputs = try await store.outputs(of: f.id)
+            let json = try #require(outputs.first { $0.hasSuffix(".events.json") })
+            let stored = try await store.events(of: f.id)
+            #expect(!stored.isEmpty)
+            #expect(stored == (try CaptionImport.read(json)).events, "\(f.path)")
+            for k in stored.compactMap(\.keyframe) {
+                #expect(outputs.contains(k) && FileManager.default.fileExists(atPath: k), "\(k)")
+                keyframes += 1
+            }
+        }
+        #expect(keyframes >= 7)
+        try await store.close()
+    }
+
     static let captionJSON = """
         {"schema": "densecap.events/1", "video": {"path": "ROOT/yard.mp4"}, "events": [
           {"index": 0, "start": 0, "end": 12.5, "start_exact": "0", "end_exact": "25/2", "kind": "start",
