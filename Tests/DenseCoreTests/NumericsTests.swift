@@ -221,21 +221,59 @@ func maxAbsDiff(_ a: Tensor, _ e: Tensor) -> Float {
         #expect(nmse(fast, exact) > 1e-8 && nmse(fast, exact) < 1e-3)
     }
 
-    /// The portable (AVX2 / baseline) int8 kernel gives the VNNI kernel's integers bit for bit.
-    @Test func int8FallbackKernelAgrees() {
-        let (m, k, n) = (11, 200, 45)
-        let x = randomTensor([m, k], seed: 45), w = randomTensor([n, k], seed: 46)
-        let weight = WeightMatrix(w).converted(to: .int8)
+    /// Every int8 kernel this CPU runs (AVX-512 VNNI, AVX-VNNI, AVX2, baseline C) gives the naive
+    /// integer sums bit for bit, for every row tile (1–4, 8 and their remainders), one and two
+    /// panels per tile, column and k tails, and over a part of the panels (as the threads split them).
+    @Test(arguments: [(1, 200, 45), (2, 7, 16), (3, 64, 33), (4, 1536, 40), (5, 36, 17), (8, 100, 64), (9, 13, 50), (11, 200, 45), (13, 130, 47)])
+    func everyInt8KernelGivesTheNaiveSums(m: Int, k: Int, n: Int) throws {
+        let weight = WeightMatrix(randomTensor([n, k], seed: 46)).converted(to: .int8)
         guard case .int8(let q) = weight.storage else { Issue.record("not int8"); return }
-        func run(_ kernel: Int) -> [Float] {
+        var rng = SplitMix64(seed: UInt64(m * 1000 + k))
+        // Activations over the whole range, the extremes included.
+        var a = (0..<m * k).map { _ in Int8(Int(rng.next() % 255) - 127) }
+        a[0] = 127
+        a[a.count - 1] = -127
+        let rows = (0..<n).map { weight.quantizedRow($0)!.values }
+        var naive = [Int32](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n { naive[i * n + j] = Int32((0..<k).reduce(0) { $0 + Int(a[i * k + $1]) * Int(rows[j][$1]) }) }
+        }
+        let kernels = LowPrecisionKernels.Int8Kernel.allCases.filter(\.isSupported)
+        #expect(kernels.contains(.c) && kernels.contains(LowPrecisionKernels.cpuInt8Kernel))
+        let panels = (n + 15) / 16
+        for kernel in kernels {
+            #expect(int8Products(a, m: m, weight: weight, quantized: q, kernel: kernel.rawValue) == naive, "\(kernel)")
+            // From the second panel on, as the second thread computes: the first panel's columns stay 0.
+            guard panels > 1 else { continue }
+            let part = int8Products(a, m: m, weight: weight, quantized: q, kernel: kernel.rawValue, panels: 1..<panels)
+            for i in 0..<m {
+                #expect(part[i * n..<i * n + 16].allSatisfy { $0 == 0 })
+                #expect(part[i * n + 16..<(i + 1) * n] == naive[i * n + 16..<(i + 1) * n], "\(kernel) from panel 1")
+            }
+        }
+        // A kernel this CPU lacks falls back to the baseline loop instead of faulting.
+        if let missing = LowPrecisionKernels.Int8Kernel.allCases.first(where: { !$0.isSupported }) {
+            #expect(int8Products(a, m: m, weight: weight, quantized: q, kernel: missing.rawValue) == naive)
+        }
+        // The scaled products agree across kernels too (the same integers, scaled the same way).
+        let x = randomTensor([m, k], seed: 45)
+        func scaled(_ kernel: LowPrecisionKernels.Int8Kernel) -> [Float] {
             var out = [Float](repeating: 0, count: m * n)
             x.scalars.withUnsafeBufferPointer { xp in
-                out.withUnsafeMutableBufferPointer { linearInt8(xp.baseAddress!, m: m, weight: weight, quantized: q, kernel: kernel, out: $0.baseAddress!) }
+                out.withUnsafeMutableBufferPointer { linearInt8(xp.baseAddress!, m: m, weight: weight, quantized: q, kernel: kernel.rawValue, out: $0.baseAddress!) }
             }
             return out
         }
-        #expect(run(0) == run(LowPrecisionKernels.int8Kernel))
-        #expect(run(0) == linear(x, weight: weight).scalars)
+        for kernel in kernels { #expect(scaled(kernel) == linear(x, weight: weight).scalars, "\(kernel)") }
+    }
+
+    @Test func int8KernelNamesSelect() {
+        #expect(LowPrecisionKernels.int8Kernel(forced: nil) == LowPrecisionKernels.cpuInt8Kernel)
+        #expect(LowPrecisionKernels.int8Kernel(forced: "no-such-kernel") == LowPrecisionKernels.cpuInt8Kernel)
+        #expect(LowPrecisionKernels.int8Kernel(forced: "C") == .c)
+        for kernel in LowPrecisionKernels.Int8Kernel.allCases {
+            #expect(LowPrecisionKernels.int8Kernel(forced: kernel.name) == (kernel.isSupported ? kernel : LowPrecisionKernels.cpuInt8Kernel))
+        }
     }
 
     @Test func conversionKeepsShapeAndShrinksMemory() {
