@@ -93,6 +93,8 @@ void dc_pack_int8(const int8_t *w, size_t n, size_t k, int8_t *out) {
 // MARK: - bf16
 
 #if DC_X86
+// Bytes ahead of the weight stream the tiles prefetch (see DC_Q8_PREFETCH).
+#define DC_BF16_PREFETCH 4096
 #define DC_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 // c[MR rows, 16·NP columns] = a[MR, 2·groups] · packed panels; the tile's accumulators in registers.
@@ -104,7 +106,11 @@ void dc_pack_int8(const int8_t *w, size_t n, size_t k, int8_t *out) {
             for (int p = 0; p < NP; p++) acc[i][p] = _mm512_setzero_ps();                                    \
         for (size_t g = 0; g < groups; g++) {                                                                 \
             __m512i b[NP];                                                                                    \
-            for (int p = 0; p < NP; p++) b[p] = _mm512_loadu_si512((const void *)(wp + (p * groups + g) * 32)); \
+            for (int p = 0; p < NP; p++) {                                                                    \
+                const uint16_t *at = wp + (p * groups + g) * 32;                                              \
+                b[p] = _mm512_loadu_si512((const void *)at);                                                  \
+                _mm_prefetch((const char *)at + DC_BF16_PREFETCH, _MM_HINT_T0);                               \
+            }                                                                                                 \
             for (int i = 0; i < MR; i++) {                                                                    \
                 int32_t pair;                                                                                 \
                 memcpy(&pair, a + i * lda + 2 * g, sizeof pair);                                              \
@@ -123,6 +129,8 @@ DC_BF16_TILE(4, 2)
 DC_BF16_TILE(1, 2)
 DC_BF16_TILE(8, 1)
 DC_BF16_TILE(4, 1)
+DC_BF16_TILE(3, 1)
+DC_BF16_TILE(2, 1)
 DC_BF16_TILE(1, 1)
 
 DC_BF16_TARGET
@@ -130,6 +138,21 @@ void dc_gemm_bf16dot(const uint16_t *a, size_t lda, size_t m, const uint16_t *wp
                      size_t panel_end, float *c, size_t ldc) {
     const size_t groups = (k + 1) / 2;
     for (size_t pnl = panel_begin; pnl < panel_end;) {
+        // A few decode rows: one panel at a time (one weight stream), every row against each load.
+        if (m <= 8) {
+            const uint16_t *w = wp + pnl * groups * 32;
+            const size_t col = pnl * 16, ncols = n - col < 16 ? n - col : 16;
+            size_t i = 0;
+            if (m == 8) dc_bf16_tile_8_1(a, lda, w, groups, ncols, c + col, ldc), i = 8;
+            for (; i + 4 <= m; i += 4) dc_bf16_tile_4_1(a + i * lda, lda, w, groups, ncols, c + i * ldc + col, ldc);
+            switch (m - i) {
+            case 3: dc_bf16_tile_3_1(a + i * lda, lda, w, groups, ncols, c + i * ldc + col, ldc); break;
+            case 2: dc_bf16_tile_2_1(a + i * lda, lda, w, groups, ncols, c + i * ldc + col, ldc); break;
+            case 1: dc_bf16_tile_1_1(a + i * lda, lda, w, groups, ncols, c + i * ldc + col, ldc); break;
+            }
+            pnl += 1;
+            continue;
+        }
         const size_t np = pnl + 1 < panel_end ? 2 : 1;
         const uint16_t *w = wp + pnl * groups * 32;
         const size_t col = pnl * 16, ncols = n - col < 16 * np ? n - col : 16 * np;
