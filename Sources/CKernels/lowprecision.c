@@ -1,11 +1,12 @@
 // Reduced-precision matrix products, y[i, j] = Σ_k x[i, k] · w[j, k] (weights row-major [n, k],
 // as checkpoints store them), chosen at run time by CPUID:
 //  - bf16 × bf16 → fp32: AVX512_BF16 `vdpbf16ps` (Cooper Lake, Sapphire Rapids, Zen 4);
-//  - int8 × int8 → int32: AVX-512 VNNI `vpdpbusd`, else a C loop that AVX2 clones vectorise
-//    (`vpmaddwd`). VNNI multiplies unsigned by signed bytes, so activations go in offset by +128
-//    (x ^ 0x80) and 128 · Σ_k w[j, k] (`wsum`, computed at quantisation) is taken off again.
-// Both sweep a register tile of up to 4 activation rows × 4 weight rows along k (16 accumulators),
-// with masked loads for the k tail, so no operand is padded. The naive twins are
+//  - int8 × int8 → int32: AVX-512 VNNI `vpdpbusd` zmm, AVX-VNNI `vpdpbusd` ymm (VEX: CPUs with
+//    AVX-VNNI but not AVX-512), AVX2 `vpmaddubsw`, or plain C. VNNI multiplies unsigned by signed
+//    bytes, so activations go in offset by +128 (x ^ 0x80) and 128 · Σ_k w[j, k] (`wsum`, computed
+//    at quantisation) is taken off again.
+// Each sweeps a register tile of activation rows × packed weight panels along k, so every weight
+// load serves all the tile's rows, and no operand is padded beyond its packing. The naive twins are
 // `Reference.linearBFloat16` and `Reference.linearInt8` (Double); tests hold these against them.
 #include "ckernels.h"
 #include <math.h>

@@ -14,7 +14,7 @@ import CKernels
 ///   (`LowPrecisionKernels.summary` says which).
 /// - `int8`: weights quantised at load, symmetric per output row (scale = max|w|/127); activations
 ///   quantised per row as they arrive (scale = max|x|/127); integer dot products (AVX-512 VNNI,
-///   else AVX2), scaled once: `y[i, j] = s_x[i] · s_w[j] · Σ q_x[i, k] · q_w[j, k]`.
+///   AVX-VNNI, else AVX2), scaled once: `y[i, j] = s_x[i] · s_w[j] · Σ q_x[i, k] · q_w[j, k]`.
 public enum Precision: String, Codable, Sendable, CaseIterable, Equatable {
     case fp32, bf16, int8
 }
@@ -70,6 +70,12 @@ public enum LowPrecisionKernels {
         if selectedInt8Kernel != cpuInt8Kernel { int8 += " (DENSECAP_INT8_KERNEL; this CPU's best: \(cpuInt8Kernel.name))" }
         if let forced = forcedInt8Kernel, selectedInt8Kernel.name != forced.lowercased() { int8 += " (DENSECAP_INT8_KERNEL=\(forced) not run by this CPU)" }
         return "\(bf16); \(int8); fused attention \(fusedAttentionISA)"
+    }
+
+    /// The int8 kernels this CPU runs, the one in use marked, for `doctor`.
+    public static var int8KernelsLine: String {
+        Int8Kernel.allCases.reversed().filter(\.isSupported).map { $0 == selectedInt8Kernel ? "\($0.name) (in use)" : $0.name }
+            .joined(separator: ", ") + "; DENSECAP_INT8_KERNEL=NAME picks one"
     }
 
     /// The clone the fused attention kernel runs (target_clones picks the same way).

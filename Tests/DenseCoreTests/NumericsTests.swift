@@ -101,6 +101,28 @@ func maxAbsDiff(_ a: Tensor, _ e: Tensor) -> Float {
         #expect(!fast.scalars.contains { $0.isNaN })
     }
 
+    /// One query (the decode step, `dc_attention_decode`) against the naive twin at Qwen2's d = 128
+    /// with GQA, SigLIP's 72, a d with a tail past its 16-lane sums, one key and a long context.
+    @Test(arguments: [(1, 12, 2, 128), (33, 4, 4, 72), (9, 2, 1, 21), (1000, 12, 2, 128), (5, 3, 3, 16)])
+    func decodeAttention(keys: Int, heads: Int, kvHeads: Int, d: Int) {
+        let q = randomTensor([1, heads * d], seed: 26)
+        let k = randomTensor([keys, kvHeads * d], seed: 27), v = randomTensor([keys, kvHeads * d], seed: 28)
+        let fast = attention(q: q, k: k, v: v, heads: heads, kvHeads: kvHeads, headDim: d, causal: true)
+        let slow = Reference.attention(q: q, k: k, v: v, heads: heads, kvHeads: kvHeads, headDim: d, causal: true)
+        #expect(fast.shape == [1, heads * d])
+        #expect(nmse(fast, slow) < 1e-10)
+        // Not the unweighted mean of the values: the scores matter.
+        if keys > 1 {
+            var mean = Tensor(zeros: [1, heads * d])
+            for h in 0..<heads {
+                for c in 0..<d {
+                    mean.scalars[h * d + c] = (0..<keys).map { v.scalars[$0 * kvHeads * d + h / (heads / kvHeads) * d + c] }.reduce(0, +) / Float(keys)
+                }
+            }
+            #expect(nmse(mean, slow) > 1e-4)
+        }
+    }
+
     /// The fused kernel at the real head shapes: SigLIP's d = 72 (not a multiple of 32, 16 heads,
     /// keys not a multiple of the 32-key step, queries not of the 8-row block), Qwen2's d = 128 with
     /// GQA and a cached prefix, and rows that see only part of a key block.

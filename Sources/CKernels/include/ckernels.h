@@ -53,6 +53,12 @@ void dc_attention_pack(const float *keys, const float *values, size_t ld, size_t
 void dc_attention_block(const float *q, size_t ldq, size_t rows, const float *kt, const float *vp, size_t keys, size_t d,
                         size_t first_visible, int causal, float scale, float *out, size_t ldo);
 
+// One query per head (the decode step): out[h, 0..<d] = softmax_j(scale · q_h · k_j) · v over the
+// `count` keys, for heads [head_begin, head_end); head h reads key/value head h / group, at column
+// (h / group) · d of rows with stride ld. q [heads, d]; scores: scratch of `count` floats.
+void dc_attention_decode(const float *q, const float *keys, const float *values, size_t count, size_t ld, size_t d,
+                         size_t group, size_t head_begin, size_t head_end, float scale, float *scores, float *out);
+
 // MARK: reduced precision (lowprecision.c)
 // Whether this CPU has native bf16 dot products (AVX512_BF16); dc_gemm_bf16dot needs them.
 int dc_cpu_has_bf16_dot(void);
