@@ -142,3 +142,39 @@ void dc_attention_block(const float *q, size_t ldq, size_t rows, const float *kt
         for (size_t c = 0; c < d; c++) out[i * ldo + c] = acc[i][c] * inv;
     }
 }
+
+// MARK: - one query (the decode step)
+// Per head: scores over every key (the dot over d in 16 lane sums, then added lane 0 to 15, the
+// same in every clone), softmax (dc_softmax), then out_h = Σ_j p_j · v_j in key order. A sequence
+// gets the same values alone or in a batch: nothing depends on the other sequences.
+DC_CLONES
+void dc_attention_decode(const float *q, const float *keys, const float *values, size_t count, size_t ld, size_t d,
+                         size_t group, size_t head_begin, size_t head_end, float scale, float *scores, float *out) {
+    const size_t vector_d = d & ~(size_t)15;
+    for (size_t h = head_begin; h < head_end; h++) {
+        const size_t g = h / group;
+        const float *qh = q + h * d;
+        for (size_t j = 0; j < count; j++) {
+            const float *kj = keys + j * ld + g * d;
+            dc_v16 acc = DC_SPLAT16(0.0f);
+            for (size_t c = 0; c < vector_d; c += 16) {
+                dc_v16 a, b;
+                DC_LOAD16(a, qh + c);
+                DC_LOAD16(b, kj + c);
+                acc += a * b;
+            }
+            float dot = 0;
+            for (int l = 0; l < 16; l++) dot += acc[l];
+            for (size_t c = vector_d; c < d; c++) dot += qh[c] * kj[c];
+            scores[j] = dot * scale;
+        }
+        dc_softmax(scores, count);
+        float *oh = out + h * d;
+        for (size_t c = 0; c < d; c++) oh[c] = 0;
+        for (size_t j = 0; j < count; j++) {
+            const float p = scores[j];
+            const float *vj = values + j * ld + g * d;
+            for (size_t c = 0; c < d; c++) oh[c] += p * vj[c];
+        }
+    }
+}

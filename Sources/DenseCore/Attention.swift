@@ -110,40 +110,25 @@ func gemmAttention(
     return out
 }
 
-/// One query (the decode step) with plain loops, heads split over the threads. A BLAS call here
-/// would be a tiny GEMV, and it leaves OpenBLAS's worker threads spinning on the cores the bf16
-/// weight kernels need next (measured: decode 10 % slower).
+/// One query (the decode step), heads split over the threads, each head in C
+/// (`dc_attention_decode`: the dot products in 16 lanes; Swift's plain loops summed them one by
+/// one, about 10× slower at a 1000-token context, where it was a quarter of a decode step). A BLAS
+/// call here would be a tiny GEMV, and it leaves OpenBLAS's worker threads spinning on the cores
+/// the bf16 weight kernels need next (measured: decode 10 % slower).
 private func singleQueryAttention(
     q: Tensor, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyCount: Int, heads: Int, kvHeads: Int, headDim d: Int
 ) -> Tensor {
-    let group = heads / kvHeads
     let scale = 1 / Float(d).squareRoot()
-    let stride = kvHeads * d
-    var out = Tensor(zeros: [1, heads * d])
+    var out = Tensor(uninitialized: [1, heads * d])
     q.scalars.withUnsafeBufferPointer { qp in
         out.scalars.withUnsafeMutableBufferPointer { op in
             let shared = UncheckedSendable((qp.baseAddress!, op.baseAddress!, keys, values))
             Numerics.parallelFor(heads, costPerItem: 4 * keyCount * d) { range in
                 let (qp, op, keys, values) = shared.value
-                var scores = [Float](repeating: 0, count: keyCount)
+                var scores = [Float](unsafeUninitializedCapacity: keyCount) { _, n in n = keyCount }
                 scores.withUnsafeMutableBufferPointer { sp in
-                    for h in range {
-                        let g = h / group
-                        let qh = qp + h * d
-                        for j in 0..<keyCount {
-                            let kj = keys + j * stride + g * d
-                            var dot: Float = 0
-                            for c in 0..<d { dot += qh[c] * kj[c] }
-                            sp[j] = dot * scale
-                        }
-                        softmaxInPlace(sp.baseAddress!, count: keyCount)
-                        let oh = op + h * d
-                        for j in 0..<keyCount {
-                            let p = sp[j]
-                            let vj = values + j * stride + g * d
-                            for c in 0..<d { oh[c] += p * vj[c] }
-                        }
-                    }
+                    dc_attention_decode(qp, keys, values, keyCount, kvHeads * d, d, heads / kvHeads, range.lowerBound, range.upperBound,
+                                        scale, sp.baseAddress!, op)
                 }
             }
         }

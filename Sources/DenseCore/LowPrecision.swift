@@ -1,5 +1,9 @@
 import CKernels
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The arithmetic a model part's matrix products use.
 ///
 /// - `fp32`: the exact path: weights in their stored precision (bf16 widens exactly), Float32
@@ -10,7 +14,7 @@ import CKernels
 ///   (`LowPrecisionKernels.summary` says which).
 /// - `int8`: weights quantised at load, symmetric per output row (scale = max|w|/127); activations
 ///   quantised per row as they arrive (scale = max|x|/127); integer dot products (AVX-512 VNNI,
-///   else AVX2), scaled once: `y[i, j] = s_x[i] · s_w[j] · Σ q_x[i, k] · q_w[j, k]`.
+///   AVX-VNNI, else AVX2), scaled once: `y[i, j] = s_x[i] · s_w[j] · Σ q_x[i, k] · q_w[j, k]`.
 public enum Precision: String, Codable, Sendable, CaseIterable, Equatable {
     case fp32, bf16, int8
 }
@@ -19,21 +23,64 @@ public enum Precision: String, Codable, Sendable, CaseIterable, Equatable {
 public enum LowPrecisionKernels {
     /// Native bf16 dot products (AVX512_BF16).
     public static let bf16Native: Bool = dc_cpu_has_bf16_dot() != 0
-    /// 2: AVX-512 VNNI, 1: AVX2, 0: baseline C.
-    public static let int8Kernel: Int = Int(dc_cpu_int8_kernel())
+
+    /// The int8 kernels (`DC_INT8_*` in ckernels.h), in order of preference from the last; all
+    /// give the same integers.
+    public enum Int8Kernel: Int, CaseIterable, Sendable {
+        case c = 0, avx2, avxVNNI, avx512VNNI
+
+        /// The name `DENSECAP_INT8_KERNEL` takes.
+        public var name: String { ["c", "avx2", "avxvnni", "avx512vnni"][rawValue] }
+        /// What it runs, for `doctor`.
+        var summary: String {
+            ["int8 baseline C loop (no AVX2)", "int8 AVX2 vpmaddubsw (no VNNI)", "int8 AVX-VNNI vpdpbusd ymm",
+             "int8 AVX-512 VNNI vpdpbusd"][rawValue]
+        }
+        /// Whether this CPU runs it.
+        public var isSupported: Bool { dc_int8_kernel_supported(Int32(rawValue)) != 0 }
+    }
+
+    /// The best int8 kernel this CPU has.
+    public static let cpuInt8Kernel = Int8Kernel(rawValue: Int(dc_cpu_int8_kernel())) ?? .c
+
+    /// The int8 kernel products use: `cpuInt8Kernel`, or the one `DENSECAP_INT8_KERNEL` names
+    /// (`avx512vnni`, `avxvnni`, `avx2`, `c`) where this CPU runs it, to compare kernels.
+    public static let selectedInt8Kernel: Int8Kernel = int8Kernel(forced: forcedInt8Kernel)
+
+    /// `selectedInt8Kernel`'s raw value (2 or 3: VNNI; 1: AVX2; 0: baseline C).
+    public static var int8Kernel: Int { selectedInt8Kernel.rawValue }
+
+    /// `DENSECAP_INT8_KERNEL`, read once.
+    static let forcedInt8Kernel: String? = getenv("DENSECAP_INT8_KERNEL").map { String(cString: $0) }
+
+    /// The kernel for a `DENSECAP_INT8_KERNEL` value: the named one if this CPU runs it, else the best.
+    static func int8Kernel(forced name: String?) -> Int8Kernel {
+        guard let name, let kernel = Int8Kernel.allCases.first(where: { $0.name == name.lowercased() }), kernel.isSupported else {
+            return cpuInt8Kernel
+        }
+        return kernel
+    }
 
     /// One line for `doctor` and benchmark headers.
     public static var summary: String {
         let bf16 = bf16Native
             ? "bf16 AVX512_BF16 vdpbf16ps (native)"
             : "bf16 not native on this CPU (no AVX512_BF16): weights stay bf16, products in fp32"
-        let int8 = ["int8 baseline C loop (no AVX2)", "int8 AVX2 vpmaddwd (no VNNI)", "int8 AVX-512 VNNI vpdpbusd"][int8Kernel]
+        var int8 = selectedInt8Kernel.summary
+        if selectedInt8Kernel != cpuInt8Kernel { int8 += " (DENSECAP_INT8_KERNEL; this CPU's best: \(cpuInt8Kernel.name))" }
+        if let forced = forcedInt8Kernel, selectedInt8Kernel.name != forced.lowercased() { int8 += " (DENSECAP_INT8_KERNEL=\(forced) not run by this CPU)" }
         return "\(bf16); \(int8); fused attention \(fusedAttentionISA)"
+    }
+
+    /// The int8 kernels this CPU runs, the one in use marked, for `doctor`.
+    public static var int8KernelsLine: String {
+        Int8Kernel.allCases.reversed().filter(\.isSupported).map { $0 == selectedInt8Kernel ? "\($0.name) (in use)" : $0.name }
+            .joined(separator: ", ") + "; DENSECAP_INT8_KERNEL=NAME picks one"
     }
 
     /// The clone the fused attention kernel runs (target_clones picks the same way).
     static var fusedAttentionISA: String {
-        int8Kernel == 2 || bf16Native ? "AVX-512" : (int8Kernel == 1 ? "AVX2+FMA" : "SSE2")
+        cpuInt8Kernel == .avx512VNNI || bf16Native ? "AVX-512" : (cpuInt8Kernel != .c ? "AVX2+FMA" : "SSE2")
     }
 }
 
@@ -180,4 +227,29 @@ func linearInt8(_ x: UnsafePointer<Float>, m: Int, weight: WeightMatrix, quantiz
             }
         }
     }
+}
+
+/// `Σ_p a[i, p] · w[j, p]` exactly `[m, n]`, by `kernel` (a `DC_INT8_*` value) over the panels
+/// `panels`, the columns outside them left 0: what `linearInt8` scales, for tests to hold every
+/// kernel to the naive integer sums.
+/// - Parameters: a `[m, k]` in [−127, 127]
+func int8Products(_ a: [Int8], m: Int, weight: WeightMatrix, quantized q: QuantizedInt8, kernel: Int, panels: Range<Int>? = nil) -> [Int32] {
+    let (n, k) = (weight.rows, weight.cols)
+    precondition(a.count == m * k, "int8Products: \(a.count) activations for [\(m), \(k)]")
+    let lda = (k + 3) / 4 * 4
+    var padded = [Int8](repeating: 0, count: m * lda)
+    for i in 0..<m { padded.replaceSubrange(i * lda..<i * lda + k, with: a[i * k..<(i + 1) * k]) }
+    var out = [Int32](repeating: 0, count: m * n)
+    let range = panels ?? 0..<(n + 15) / 16
+    padded.withUnsafeBufferPointer { ap in
+        q.packed.withUnsafeBufferPointer { wp in
+            q.rowSums.withUnsafeBufferPointer { sp in
+                out.withUnsafeMutableBufferPointer {
+                    dc_gemm_q8_int(ap.baseAddress!, lda, m, wp.baseAddress!, sp.baseAddress!, n, k, range.lowerBound, range.upperBound,
+                                   $0.baseAddress!, n, Int32(kernel))
+                }
+            }
+        }
+    }
+    return out
 }

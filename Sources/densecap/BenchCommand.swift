@@ -39,10 +39,22 @@ struct BenchLLM: AsyncParsableCommand {
     @Option(help: "Repetitions; the best is reported.")
     var repeats = 1
 
-    @Option(help: "Also decode this many sequences together (Qwen2Model.forwardBatch, 64-token contexts) and report the total tok/s against one sequence (1: skip).")
+    @Option(help: "Also decode this many sequences together (Qwen2Model.forwardBatch, 64-token contexts) and report the total tok/s against one sequence, alternated --repeats times (1: skip).")
     var batch = 1
 
+    @Option(help: "Also caption-like requests: this many prompts of --caption-prompt-tokens, --decode-tokens each (greedy, no stop), answered one by one (generate) and --batch at a time (generateBatch, as caption's pass 2 does); total time of each (0: skip).")
+    var captions = 0
+
+    @Option(help: "Prompt tokens per caption-like request (1010: eight NVILA-Lite frames of 121 projected tokens and the caption prompt).")
+    var captionPromptTokens = 1010
+
     @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        guard batch >= 1, captions >= 0, captionPromptTokens >= 1 else {
+            throw ValidationError("--batch and --caption-prompt-tokens must be at least 1, --captions at least 0")
+        }
+    }
 
     func run() async throws {
         let logger = global.makeLogger(label: "densecap.bench")
@@ -99,9 +111,32 @@ struct BenchLLM: AsyncParsableCommand {
                     }
                     return Double(b * decodeTokens) / seconds
                 }
-                let one = try decodeRate(1), many = try decodeRate(batch)
+                // Alternated, best of --repeats each: load that comes and goes hits both alike.
+                var one = 0.0, many = 0.0
+                for _ in 0..<max(1, repeats) {
+                    one = max(one, try decodeRate(1))
+                    many = max(many, try decodeRate(batch))
+                }
                 batched = ["batch": batch, "batch_context_tokens": context, "batch1_decode_tok_s": one,
                            "batch_decode_tok_s": many, "batch_speedup": many / one]
+            }
+            // Caption throughput: the same requests one by one and `batch` at a time, the whole
+            // answer each (prefill and decode); the ids must be the same either way.
+            if captions > 0 {
+                let options = GenerationOptions(maxNewTokens: decodeTokens)
+                let prompts = try (0..<captions).map { s in
+                    try model.embed((0..<captionPromptTokens).map { ($0 * 7919 + 29 + s * 131) % min(model.vocabularyRows, 50_000) })
+                }
+                var alone: [[Int]] = [], together: [[Int]] = []
+                let oneByOne = try measure { alone = try prompts.map { try model.generate(prompt: $0, options: options) } }
+                let batchedTime = try measure { together = try model.generateBatch(prompts: prompts, options: options, maxBatch: batch) }
+                guard alone == together else { throw ValidationError("batched captions differ from one-by-one captions") }
+                var cache = KVCache(config: c, capacity: captionPromptTokens)
+                let prefill = measure { _ = model.forward(prompts[0], cache: &cache) }
+                batched.merge(["captions": captions, "caption_prompt_tokens": captionPromptTokens, "caption_tokens": decodeTokens,
+                               "captions_one_by_one_s": oneByOne, "captions_batched_s": batchedTime,
+                               "caption_speedup": oneByOne / batchedTime, "caption_prefill_s": prefill,
+                               "captions_identical": true]) { _, new in new }
             }
             try printJSON(batched.merging([
                 "model": directory, "threads": Numerics.threads, "blas": BLASRuntime.summary,

@@ -24,6 +24,7 @@ struct Doctor: ParsableCommand {
             ("blas build", BLASRuntime.configuration),
             ("cpu features", simd),
             ("low precision", LowPrecisionKernels.summary),
+            ("int8 kernels", LowPrecisionKernels.int8KernelsLine),
             ("precision auto", PrecisionSettings.auto().description),
             ("ffmpeg", FFmpegLibraries.versions),
             ("decoders", FFmpegLibraries.decoderAvailability(["h264", "hevc", "vp9", "av1", "mpeg4", "mjpeg"])),

@@ -101,6 +101,28 @@ func maxAbsDiff(_ a: Tensor, _ e: Tensor) -> Float {
         #expect(!fast.scalars.contains { $0.isNaN })
     }
 
+    /// One query (the decode step, `dc_attention_decode`) against the naive twin at Qwen2's d = 128
+    /// with GQA, SigLIP's 72, a d with a tail past its 16-lane sums, one key and a long context.
+    @Test(arguments: [(1, 12, 2, 128), (33, 4, 4, 72), (9, 2, 1, 21), (1000, 12, 2, 128), (5, 3, 3, 16)])
+    func decodeAttention(keys: Int, heads: Int, kvHeads: Int, d: Int) {
+        let q = randomTensor([1, heads * d], seed: 26)
+        let k = randomTensor([keys, kvHeads * d], seed: 27), v = randomTensor([keys, kvHeads * d], seed: 28)
+        let fast = attention(q: q, k: k, v: v, heads: heads, kvHeads: kvHeads, headDim: d, causal: true)
+        let slow = Reference.attention(q: q, k: k, v: v, heads: heads, kvHeads: kvHeads, headDim: d, causal: true)
+        #expect(fast.shape == [1, heads * d])
+        #expect(nmse(fast, slow) < 1e-10)
+        // Not the unweighted mean of the values: the scores matter.
+        if keys > 1 {
+            var mean = Tensor(zeros: [1, heads * d])
+            for h in 0..<heads {
+                for c in 0..<d {
+                    mean.scalars[h * d + c] = (0..<keys).map { v.scalars[$0 * kvHeads * d + h / (heads / kvHeads) * d + c] }.reduce(0, +) / Float(keys)
+                }
+            }
+            #expect(nmse(mean, slow) > 1e-4)
+        }
+    }
+
     /// The fused kernel at the real head shapes: SigLIP's d = 72 (not a multiple of 32, 16 heads,
     /// keys not a multiple of the 32-key step, queries not of the 8-row block), Qwen2's d = 128 with
     /// GQA and a cached prefix, and rows that see only part of a key block.
@@ -221,21 +243,59 @@ func maxAbsDiff(_ a: Tensor, _ e: Tensor) -> Float {
         #expect(nmse(fast, exact) > 1e-8 && nmse(fast, exact) < 1e-3)
     }
 
-    /// The portable (AVX2 / baseline) int8 kernel gives the VNNI kernel's integers bit for bit.
-    @Test func int8FallbackKernelAgrees() {
-        let (m, k, n) = (11, 200, 45)
-        let x = randomTensor([m, k], seed: 45), w = randomTensor([n, k], seed: 46)
-        let weight = WeightMatrix(w).converted(to: .int8)
+    /// Every int8 kernel this CPU runs (AVX-512 VNNI, AVX-VNNI, AVX2, baseline C) gives the naive
+    /// integer sums bit for bit, for every row tile (1–4, 8 and their remainders), one and two
+    /// panels per tile, column and k tails, and over a part of the panels (as the threads split them).
+    @Test(arguments: [(1, 200, 45), (2, 7, 16), (3, 64, 33), (4, 1536, 40), (5, 36, 17), (8, 100, 64), (9, 13, 50), (11, 200, 45), (13, 130, 47)])
+    func everyInt8KernelGivesTheNaiveSums(m: Int, k: Int, n: Int) throws {
+        let weight = WeightMatrix(randomTensor([n, k], seed: 46)).converted(to: .int8)
         guard case .int8(let q) = weight.storage else { Issue.record("not int8"); return }
-        func run(_ kernel: Int) -> [Float] {
+        var rng = SplitMix64(seed: UInt64(m * 1000 + k))
+        // Activations over the whole range, the extremes included.
+        var a = (0..<m * k).map { _ in Int8(Int(rng.next() % 255) - 127) }
+        a[0] = 127
+        a[a.count - 1] = -127
+        let rows = (0..<n).map { weight.quantizedRow($0)!.values }
+        var naive = [Int32](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n { naive[i * n + j] = Int32((0..<k).reduce(0) { $0 + Int(a[i * k + $1]) * Int(rows[j][$1]) }) }
+        }
+        let kernels = LowPrecisionKernels.Int8Kernel.allCases.filter(\.isSupported)
+        #expect(kernels.contains(.c) && kernels.contains(LowPrecisionKernels.cpuInt8Kernel))
+        let panels = (n + 15) / 16
+        for kernel in kernels {
+            #expect(int8Products(a, m: m, weight: weight, quantized: q, kernel: kernel.rawValue) == naive, "\(kernel)")
+            // From the second panel on, as the second thread computes: the first panel's columns stay 0.
+            guard panels > 1 else { continue }
+            let part = int8Products(a, m: m, weight: weight, quantized: q, kernel: kernel.rawValue, panels: 1..<panels)
+            for i in 0..<m {
+                #expect(part[i * n..<i * n + 16].allSatisfy { $0 == 0 })
+                #expect(part[i * n + 16..<(i + 1) * n] == naive[i * n + 16..<(i + 1) * n], "\(kernel) from panel 1")
+            }
+        }
+        // A kernel this CPU lacks falls back to the baseline loop instead of faulting.
+        if let missing = LowPrecisionKernels.Int8Kernel.allCases.first(where: { !$0.isSupported }) {
+            #expect(int8Products(a, m: m, weight: weight, quantized: q, kernel: missing.rawValue) == naive)
+        }
+        // The scaled products agree across kernels too (the same integers, scaled the same way).
+        let x = randomTensor([m, k], seed: 45)
+        func scaled(_ kernel: LowPrecisionKernels.Int8Kernel) -> [Float] {
             var out = [Float](repeating: 0, count: m * n)
             x.scalars.withUnsafeBufferPointer { xp in
-                out.withUnsafeMutableBufferPointer { linearInt8(xp.baseAddress!, m: m, weight: weight, quantized: q, kernel: kernel, out: $0.baseAddress!) }
+                out.withUnsafeMutableBufferPointer { linearInt8(xp.baseAddress!, m: m, weight: weight, quantized: q, kernel: kernel.rawValue, out: $0.baseAddress!) }
             }
             return out
         }
-        #expect(run(0) == run(LowPrecisionKernels.int8Kernel))
-        #expect(run(0) == linear(x, weight: weight).scalars)
+        for kernel in kernels { #expect(scaled(kernel) == linear(x, weight: weight).scalars, "\(kernel)") }
+    }
+
+    @Test func int8KernelNamesSelect() {
+        #expect(LowPrecisionKernels.int8Kernel(forced: nil) == LowPrecisionKernels.cpuInt8Kernel)
+        #expect(LowPrecisionKernels.int8Kernel(forced: "no-such-kernel") == LowPrecisionKernels.cpuInt8Kernel)
+        #expect(LowPrecisionKernels.int8Kernel(forced: "C") == .c)
+        for kernel in LowPrecisionKernels.Int8Kernel.allCases {
+            #expect(LowPrecisionKernels.int8Kernel(forced: kernel.name) == (kernel.isSupported ? kernel : LowPrecisionKernels.cpuInt8Kernel))
+        }
     }
 
     @Test func conversionKeepsShapeAndShrinksMemory() {

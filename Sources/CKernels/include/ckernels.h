@@ -53,11 +53,25 @@ void dc_attention_pack(const float *keys, const float *values, size_t ld, size_t
 void dc_attention_block(const float *q, size_t ldq, size_t rows, const float *kt, const float *vp, size_t keys, size_t d,
                         size_t first_visible, int causal, float scale, float *out, size_t ldo);
 
+// One query per head (the decode step): out[h, 0..<d] = softmax_j(scale · q_h · k_j) · v over the
+// `count` keys, for heads [head_begin, head_end); head h reads key/value head h / group, at column
+// (h / group) · d of rows with stride ld. q [heads, d]; scores: scratch of `count` floats.
+void dc_attention_decode(const float *q, const float *keys, const float *values, size_t count, size_t ld, size_t d,
+                         size_t group, size_t head_begin, size_t head_end, float scale, float *scores, float *out);
+
 // MARK: reduced precision (lowprecision.c)
 // Whether this CPU has native bf16 dot products (AVX512_BF16); dc_gemm_bf16dot needs them.
 int dc_cpu_has_bf16_dot(void);
-// The int8 kernel this CPU runs: 2 = AVX-512 VNNI, 1 = AVX2 (C loop, vpmaddwd), 0 = baseline C.
+// The int8 kernels, in order of preference: AVX-512 VNNI (vpdpbusd zmm), AVX-VNNI (vpdpbusd ymm,
+// VEX: Alder Lake, Zen 5 desktop), AVX2 (vpmaddubsw + vpmaddwd), baseline C. All give the same integers.
+#define DC_INT8_C 0
+#define DC_INT8_AVX2 1
+#define DC_INT8_AVXVNNI 2
+#define DC_INT8_AVX512VNNI 3
+// The best int8 kernel this CPU runs.
 int dc_cpu_int8_kernel(void);
+// Whether this CPU runs `kernel` (DC_INT8_C always).
+int dc_int8_kernel_supported(int kernel);
 
 // Elements of a packed weight matrix [n, k] in groups of `group` k values (2: bf16, 4: int8):
 // n rounded up to 16, k to the group.
@@ -83,10 +97,15 @@ void dc_quantize_rows(const float *x, size_t m, size_t k, size_t lda, int8_t *q,
 // sums[j] = Σ_p w[j, p] for w [n, k] (the VNNI kernel's offset correction).
 void dc_int8_row_sums(const int8_t *w, size_t n, size_t k, int32_t *sums);
 
+// int32 c[i, j] = Σ_p a[i, p] · w[j, p] exactly, for i < m and the columns of panels
+// [panel_begin, panel_end) (row stride ldc). a [m, lda] int8 (lda a multiple of 4, zero past k),
+// wp from dc_pack_int8, wsum from dc_int8_row_sums; every value in [−127, 127]. `kernel` is one of
+// DC_INT8_*; one this CPU lacks runs the baseline C loop instead.
+void dc_gemm_q8_int(const int8_t *a, size_t lda, size_t m, const int8_t *wp, const int32_t *wsum, size_t n, size_t k,
+                    size_t panel_begin, size_t panel_end, int32_t *c, size_t ldc, int kernel);
+
 // c[i, j] = ascale[i] · wscale[j] · Σ_p a[i, p] · w[j, p] for i < m and the columns of panels
-// [panel_begin, panel_end): integer dot products, scaled once. a [m, lda] int8 (lda a multiple of
-// 4, zero past k), wp from dc_pack_int8; scratch int32 [m, n]; kernel from dc_cpu_int8_kernel()
-// (or lower, to test the fallback).
+// [panel_begin, panel_end): dc_gemm_q8_int into scratch int32 [m, n], scaled once.
 void dc_gemm_q8(const int8_t *a, size_t lda, const float *ascale, size_t m, const int8_t *wp, const float *wscale,
                 const int32_t *wsum, size_t n, size_t k, size_t panel_begin, size_t panel_end, int32_t *scratch, float *c,
                 size_t ldc, int kernel);
