@@ -129,6 +129,22 @@ public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> 
     return out
 }
 
+/// Row-wise argmax (first maximum, as torch.argmax). - Parameter x: `[R, V]`
+public func argmaxRows(_ x: Tensor) -> [Int] {
+    let (R, V) = (x.shape[0], x.shape[1])
+    return x.scalars.withUnsafeBufferPointer { p in
+        (0..<R).map { r in
+            var best = 0
+            var value = p[r * V]
+            for j in 1..<V where p[r * V + j] > value {
+                value = p[r * V + j]
+                best = j
+            }
+            return best
+        }
+    }
+}
+
 // MARK: - Softmax and activations
 
 /// Softmax over the last dimension (max-subtracted). - Returns: the shape of `x`.

@@ -175,22 +175,6 @@ func needleFrame(_ image: RGBImage, frameSize: (width: Int, height: Int)) -> RGB
         ? image : pillowResize(image, width: frameSize.width, height: frameSize.height)
 }
 
-/// Row-wise argmax (first maximum, as torch.argmax). - Parameter x: `[R, V]`
-func argmaxRows(_ x: Tensor) -> [Int] {
-    let (R, V) = (x.shape[0], x.shape[1])
-    return x.scalars.withUnsafeBufferPointer { p in
-        (0..<R).map { r in
-            var best = 0
-            var value = p[r * V]
-            for j in 1..<V where p[r * V + j] > value {
-                value = p[r * V + j]
-                best = j
-            }
-            return best
-        }
-    }
-}
-
 /// Rows of several `[n_i, H]` tensors stacked. - Returns: `[Σ n_i, H]`
 func concatenateRows(_ parts: [Tensor]) -> Tensor {
     let H = parts[0].shape[1]

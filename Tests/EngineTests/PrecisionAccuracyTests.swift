@@ -31,7 +31,7 @@ import Testing
     }
 
     /// The NVILA-Lite-2B-shaped case runs when both are set (the checkpoint is 4 GB and its golden
-    /// 100 MB, neither committed): `DENSECAP_ACCURACY_CHECKPOINT` (written by
+    /// 190 MB, neither committed): `DENSECAP_ACCURACY_CHECKPOINT` (written by
     /// tools/fixtures/make_nvila_lite_bench_model.py) and `DENSECAP_ACCURACY_GOLDEN` (written for it
     /// by `tools/fixtures/gen_precision_fixtures.py --checkpoint CKPT --out DIR`).
     static let realShapeEnvironment: (checkpoint: String, golden: String)? = {
@@ -50,7 +50,7 @@ import Testing
         let same: String  // the same-precision reference
         /// Share of prompt positions whose argmax equals the fp32 reference's (teacher-forced: each
         /// position sees the same prompt, so one flipped token does not carry into the next).
-        var forcedAgreement: Double = 0
+        let forcedAgreement: Double
     }
     static let bounds: [Precision: Bounds] = [
         .fp32: Bounds(towerCosine: 0.999_999, towerCosineSame: 0.999_999, projectorError: 1e-5, projectorErrorSame: 1e-5,
@@ -101,16 +101,6 @@ import Testing
         }
         let rows = (0..<(a.count / w)).map { r in cos(a.scalars[r * w..<(r + 1) * w], b.scalars[r * w..<(r + 1) * w]) }
         return (rows.min() ?? 1, cos(a.scalars[...], b.scalars[...]))
-    }
-
-    /// The argmax of each row of `[rows, V]`.
-    static func argmaxRows(_ t: Tensor) -> [Int] {
-        let V = t.shape[1]
-        return (0..<t.shape[0]).map { r in
-            var best = r * V
-            for i in r * V..<(r + 1) * V where t.scalars[i] > t.scalars[best] { best = i }
-            return best - r * V
-        }
     }
 
     static func relativeError(_ a: Tensor, _ b: Tensor) -> Double {
