@@ -10,17 +10,14 @@ public struct ArchiveSupervisor {
     public let workers: Int
     /// The worker command: executable and arguments (it must run `ArchiveWorker` on this store).
     public let command: [String]
-    /// Variables the workers get on top of this process's environment (where it has none of them).
-    public let environment: [String: String]
     public let logger: Logger
 
-    public init(store: any ArchiveStore, settings: ArchiveSettings, workers: Int, command: [String], environment: [String: String] = [:],
+    public init(store: any ArchiveStore, settings: ArchiveSettings, workers: Int, command: [String],
                 logger: Logger) {
         self.store = store
         self.settings = settings
         self.workers = workers
         self.command = command
-        self.environment = environment
         self.logger = logger
     }
 
@@ -40,15 +37,12 @@ public struct ArchiveSupervisor {
         let doneAtStart = initial.finished
         var lastReport = Date.distantPast
         let exits = WorkerExits()
-        let workerEnvironment = environment.isEmpty ? nil
-            : ProcessInfo.processInfo.environment.merging(environment) { mine, _ in mine }
 
         func spawn() throws {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: command[0])
             p.arguments = Array(command.dropFirst())
             p.standardInput = FileHandle.nullDevice
-            if let workerEnvironment { p.environment = workerEnvironment }
             p.terminationHandler = { _ in exits.signal() }
             try p.run()
             children.append(p)

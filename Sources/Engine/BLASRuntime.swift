@@ -60,6 +60,14 @@ public enum BLASRuntime {
         for p in argv { free(p) }
     }
 
+    /// Call in `main` after `ensureFastKernels`: stops the helper threads OpenBLAS started when it
+    /// loaded, which otherwise spin for about 0.1 s of a core in every process (a supervisor, a
+    /// segment job, `search`) and compete with its real work on a 2-core machine; the first
+    /// threaded BLAS call starts them again.
+    public static func parkThreads() {
+        dc_blas_park_threads()
+    }
+
     /// The kernel set OpenBLAS is running, e.g. `SkylakeX` or `Prescott`.
     public static var libraryCoreName: String {
         openblas_get_corename().map { String(cString: $0) } ?? "unknown"

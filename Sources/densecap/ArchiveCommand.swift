@@ -133,8 +133,7 @@ extension ArchiveCommand {
             var command = [executablePath(), "archive", "worker", "--store", store.store]
             if global.verbose { command.append("--verbose") }
             if global.quiet { command.append("--quiet") }
-            let supervisor = ArchiveSupervisor(store: s, settings: settings, workers: workers, command: command,
-                                               environment: archiveWorkerEnvironment(settings), logger: logger)
+            let supervisor = ArchiveSupervisor(store: s, settings: settings, workers: workers, command: command, logger: logger)
             var last = ""
             let summary = try await reporting {
                 try await supervisor.run { p in

@@ -34,13 +34,6 @@ func makeArchiveProcessor(_ settings: ArchiveSettings, logger: Logger) async thr
     }
 }
 
-/// What the worker processes get on top of `run`'s environment. A segment job does no matrix
-/// products, so its workers start OpenBLAS with one thread: the library's helper threads would spin
-/// (about 0.1 s of a core) at every worker's start for nothing.
-func archiveWorkerEnvironment(_ settings: ArchiveSettings) -> [String: String] {
-    settings.mode == .segment ? ["OPENBLAS_NUM_THREADS": "1"] : [:]
-}
-
 /// The store records the events from the JSON output, so an archive always writes it.
 private func withJSON(_ formats: [CaptionFormat]) -> [CaptionFormat] { formats.contains(.json) ? formats : formats + [.json] }
 

@@ -9,6 +9,7 @@ struct Main {
     static func main() async {
         // Before anything else: the BLAS kernel choice needs a fresh process to take effect.
         BLASRuntime.ensureFastKernels()
+        BLASRuntime.parkThreads()
         Numerics.keepLargeAllocations()
         await DenseCap.main()
     }
