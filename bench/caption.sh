@@ -13,7 +13,7 @@
 #                 noise; three people-sized objects cross it for 8 s at 1/6, 1/2 and 5/6 of the way
 #   static-gated  the same clip with --still --gate (surveillance: still stretches skippable)
 #
-# Per run: wall time, tower passes, prompt and generated tokens, processing seconds per video
+# Per run: wall time, CPU time (user + system: steadier than wall time on a shared machine), tower passes, prompt and generated tokens, processing seconds per video
 # second, peak RSS (`/usr/bin/time`). Targets (issue "captioning whose cost follows activity"):
 # static-gated probe ≤ 10 % of the every-frame time; edited probe ≥ 3× faster than every-frame;
 # peak RSS of the hour ≤ 1.2× the 10-minute clip's.
@@ -106,7 +106,7 @@ duration() { ffprobe -v error -show_entries format=duration -of csv=p=0 "$1"; }
 
 # run NAME CLIP MODE ARGS...: one caption run into a fresh folder; appends a table row.
 rows=()
-declare -A WALL
+declare -A WALL CPU
 run() {
     local name=$1 clip=$2 mode=$3; shift 3
     local out="$BENCH_DIR/caption-out/$name-$mode" err="$BENCH_DIR/caption-out/$name-$mode.log"
@@ -118,19 +118,20 @@ run() {
     log "$name / $mode: $(shell_words "${cmd[@]}")"
     local t0 t1
     t0=$(date +%s.%N)
-    /usr/bin/time -f "%M" -o "$err.rss" "${cmd[@]}" 2>"$err" || die "$name/$mode failed: $(tail -3 "$err")"
+    /usr/bin/time -f "%M %U %S" -o "$err.rss" "${cmd[@]}" 2>"$err" || die "$name/$mode failed: $(tail -3 "$err")"
     t1=$(date +%s.%N)
-    local wall rss stats tower prompt gen events video
+    local wall cpu rss stats tower prompt gen events video
     wall=$(echo "$t1 - $t0" | bc -l)
-    rss=$(( $(tail -1 "$err.rss") / 1024 ))
+    rss=$(( $(tail -1 "$err.rss" | cut -d" " -f1) / 1024 ))
+    cpu=$(tail -1 "$err.rss" | awk '{ printf "%.1f", $2 + $3 }')
     stats=$(grep -o 'caption stats: .*' "$err" | tail -1)
     tower=$(sed -n 's/.*tower=\([0-9]*\).*/\1/p' <<<"$stats")
     prompt=$(sed -n 's/.*prompt_tokens=\([0-9]*\).*/\1/p' <<<"$stats")
     gen=$(sed -n 's/.*generated_tokens=\([0-9]*\).*/\1/p' <<<"$stats")
     events=$(sed -n 's/.*events=\([0-9]*\).*/\1/p' <<<"$stats")
     video=$(duration "$clip")
-    WALL[$name-$mode]=$wall
-    rows+=("| $name | $mode | $(printf %.1f "$wall") | $events | $tower | $prompt | $gen | $(printf %.3f "$(echo "$wall / $video" | bc -l)") | $rss |")
+    WALL[$name-$mode]=$wall CPU[$name-$mode]=$cpu
+    rows+=("| $name | $mode | $(printf %.1f "$wall") | $cpu | $events | $tower | $prompt | $gen | $(printf %.3f "$(echo "$wall / $video" | bc -l)") | $rss |")
     log "$name / $mode: $(printf %.1f "$wall") s, tower $tower, $events events, peak RSS $rss MB"
 }
 
@@ -154,8 +155,8 @@ done
     "$DENSECAP" doctor 2>&1 | grep -iE 'cpu|blas|kernel' | head -6
     echo '```'
     echo
-    echo "| clip | mode | wall s | events | tower passes | prompt tokens | generated tokens | s per video s | peak RSS MB |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| clip | mode | wall s | CPU s | events | tower passes | prompt tokens | generated tokens | s per video s | peak RSS MB |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
     echo
     for name in edited static static-gated; do
@@ -163,7 +164,8 @@ done
         [[ -n "$probe" && -n "$every" ]] || continue
         share=$(echo "$probe / $every" | bc -l)
         speedup=$(echo "$every / $probe" | bc -l)
-        printf -- '- %s: probe takes %.3f of the every-frame time (%.2f× faster)\n' "$name" "$share" "$speedup"
+        printf -- '- %s: probe takes %.3f of the every-frame time (%.2f× faster)' "$name" "$share" "$speedup"
+        printf -- '; CPU time %.3f (%.2f×)\n' "$(echo "${CPU[$name-probe]} / ${CPU[$name-every-frame]}" | bc -l)" "$(echo "${CPU[$name-every-frame]} / ${CPU[$name-probe]}" | bc -l)"
     done
 } | tee "$RESULTS"
 log "results in $RESULTS"
