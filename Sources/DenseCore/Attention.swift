@@ -127,12 +127,16 @@ private func singleQueryAttention(
             Numerics.parallelFor(heads, costPerItem: 4 * keyCount * d) { range in
                 let (qp, op, keys, values) = shared.value
                 decodeAttention(q: qp, keys: keys, values: values, keyCount: keyCount, kvHeads: kvHeads, headDim: d,
-                                group: heads / kvHeads, heads: range, out: op)
+                                group: heads / kvHeads, heads: range, out: op, naive: useNaiveDecodeAttention)
             }
         }
     }
     return out
 }
+
+/// `DENSECAP_DECODE_ATTENTION=naive` runs the decode step on the naive twin (a head and a key at a
+/// time: the kernel before the grouped one, with the same results), to benchmark against.
+let useNaiveDecodeAttention: Bool = getenv("DENSECAP_DECODE_ATTENTION").map { String(cString: $0) == "naive" } ?? false
 
 /// `dc_attention_decode` (or, with `naive`, its twin `dc_attention_decode_naive`) for the query
 /// heads in `range`: `out[h, 0..<d]` for h in `range`, q `[heads, d]`, keys and values `keyCount`

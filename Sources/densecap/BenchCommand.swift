@@ -32,8 +32,11 @@ struct BenchLLM: AsyncParsableCommand {
     @Option(help: "Repetitions; the best is reported.")
     var repeats = 1
 
-    @Option(help: "Also decode this many sequences together (Qwen2Model.forwardBatch, 64-token contexts) and report the total tok/s against one sequence, alternated --repeats times (1: skip).")
+    @Option(help: "Also decode this many sequences together (Qwen2Model.forwardBatch, after --batch-context-tokens prompts) and report the total tok/s against one sequence, alternated --repeats times (1: skip).")
     var batch = 1
+
+    @Option(help: "Prompt tokens before the --batch decode steps (the context each step attends to).")
+    var batchContextTokens = 64
 
     @Option(help: "Also caption-like requests: this many prompts of --caption-prompt-tokens, --decode-tokens each (greedy, no stop), answered one by one (generate) and --batch at a time (generateBatch, as caption's pass 2 does); total time of each (0: skip).")
     var captions = 0
@@ -44,8 +47,8 @@ struct BenchLLM: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        guard batch >= 1, captions >= 0, captionPromptTokens >= 1 else {
-            throw ValidationError("--batch and --caption-prompt-tokens must be at least 1, --captions at least 0")
+        guard batch >= 1, captions >= 0, captionPromptTokens >= 1, batchContextTokens >= 1 else {
+            throw ValidationError("--batch, --batch-context-tokens and --caption-prompt-tokens must be at least 1, --captions at least 0")
         }
     }
 
@@ -85,7 +88,7 @@ struct BenchLLM: AsyncParsableCommand {
             // Batched decode and caption-like requests (`Engine/Generation/BatchBenchmark.swift`).
             var batched: [String: Any] = [:]
             if batch > 1 {
-                let r = try model.measureBatchedDecode(batch: batch, steps: decodeTokens, repeats: repeats)
+                let r = try model.measureBatchedDecode(batch: batch, contextTokens: batchContextTokens, steps: decodeTokens, repeats: repeats)
                 batched = ["batch": r.batch, "batch_context_tokens": r.contextTokens, "batch1_decode_tok_s": r.oneSequenceTokensPerSecond,
                            "batch_decode_tok_s": r.batchTokensPerSecond, "batch_speedup": r.speedup]
             }
