@@ -113,8 +113,9 @@ func gemmAttention(
 /// One query (the decode step), heads split over the threads in contiguous ranges (Qwen2's 12
 /// heads on 2 threads: one key/value head each), each range in C (`dc_attention_decode`: a key
 /// block read once for its group's heads, 16 keys' dot products at a time, P·V in registers).
-/// Plain loops over one head at a time cost 7–8 ms per 1.5B decode step at a 1100-token context
-/// on 2 cores; the kernel about 2. A BLAS call here would be a tiny GEMV, and it leaves
+/// Over Qwen2.5-1.5B's 28 layers at 1,100 keys on 2 threads the naive twin (a head and a key at a
+/// time, the kernel before) costs 7.8 ms per step and this one 2.1 ms, close to reading the 63 MB
+/// of keys and values once. A BLAS call here would be a tiny GEMV, and it leaves
 /// OpenBLAS's worker threads spinning on the cores the weight kernels need next (measured:
 /// decode 10 % slower).
 private func singleQueryAttention(
