@@ -115,9 +115,9 @@ func gemmAttention(
 /// block read once for its group's heads, 16 keys' dot products at a time, P·V in registers).
 /// Over Qwen2.5-1.5B's 28 layers at 1,100 keys on 2 threads the naive twin (a head and a key at a
 /// time, the kernel before) costs 7.8 ms per step and this one 2.1 ms, close to reading the 63 MB
-/// of keys and values once (BENCHMARKS.md, "Grouped decode attention"). A BLAS call here would be a tiny GEMV, and it leaves
-/// OpenBLAS's worker threads spinning on the cores the weight kernels need next (measured:
-/// decode 10 % slower).
+/// of keys and values once (BENCHMARKS.md, "Grouped decode attention"). A BLAS call here would be
+/// a tiny GEMV, and it leaves OpenBLAS's worker threads spinning on the cores the weight kernels
+/// need next (measured: decode 10 % slower).
 private func singleQueryAttention(
     q: Tensor, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyCount: Int, heads: Int, kvHeads: Int, headDim d: Int
 ) -> Tensor {

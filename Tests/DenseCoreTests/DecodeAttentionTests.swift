@@ -33,7 +33,7 @@ import Testing
     let sentinel: Float = 12345
 
     /// Head dims with and without a tail past the 64-column tiles and the 16-lane sums (64, 72,
-    /// 128, 16, 8, 21), GQA groups of 1, 2, 6 (Qwen2-1.5B) and 7 (Qwen2-7B: two P·V head blocks),
+    /// 128, 256, 16, 8, 21), GQA groups of 1, 2, 6 (Qwen2-1.5B) and 7 (Qwen2-7B: two P·V head blocks),
     /// key counts below, at and past the 16-key block and the 32-key P·V block, up to a real
     /// caption context (1100).
     @Test(arguments: [

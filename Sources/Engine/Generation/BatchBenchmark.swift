@@ -23,14 +23,10 @@ public struct CaptionThroughput: Sendable, Equatable {
     public var answerTokens: Int
     public var oneByOneSeconds: Double
     public var batchedSeconds: Double
-    /// One prompt's prefill alone (the mean over the requests' prompts); both arms pay it per request.
+    /// One prompt's prefill alone (the mean over the requests' prompts); both arms pay it per
+    /// request, so each arm less `requests` of them is its decode part (`bench/batch_decode.sh`).
     public var prefillSeconds: Double
     public var speedup: Double { oneByOneSeconds / batchedSeconds }
-    /// Each arm less its `requests` prefills: the part batching can speed up.
-    public var decodeSpeedup: Double {
-        let prefills = Double(requests) * prefillSeconds
-        return (oneByOneSeconds - prefills) / (batchedSeconds - prefills)
-    }
 }
 
 public enum BatchBenchmarkError: Error, CustomStringConvertible, Equatable {
@@ -93,7 +89,8 @@ extension Qwen2Model {
         let oneByOne = try measureSeconds { alone = try prompts.map { try generate(prompt: $0, options: options) } }
         let batched = try measureSeconds { together = try generateBatch(prompts: prompts, options: options, maxBatch: batch) }
         guard alone == together else {
-            throw BatchBenchmarkError.batchedDiffer(request: alone.indices.first { $0 >= together.count || alone[$0] != together[$0] } ?? alone.count)
+            let differing = alone.indices.first { $0 >= together.count || alone[$0] != together[$0] } ?? alone.count
+            throw BatchBenchmarkError.batchedDiffer(request: differing)
         }
         var prefill = 0.0
         for prompt in prompts {
