@@ -11,7 +11,10 @@
 # requests; 0 skips), BENCH_CAPTION_PROMPT ("1010 128": prompt tokens per request, one run each;
 # 1010 is eight NVILA-Lite frames of 121 tokens and the prompt), BENCH_CAPTION_TOKENS (128: tokens
 # per answer, caption's default --max-new-tokens), BENCH_THREADS (2), BENCH_REPEATS (3: one
-# sequence and the batch alternated this many times, the best of each).
+# sequence and the batch alternated this many times, the best of each), BENCH_INT8_KERNELS
+# ("avxvnni avx2": the other int8 kernels timed too, where the CPU has them; "" skips them),
+# BENCH_LONG_CONTEXT ("1010": int8 decode steps also after prompts this long, each step attending
+# to them, as a caption request's answer does; "" skips).
 set -euo pipefail
 log() { echo "batch_decode: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -26,6 +29,8 @@ CAPTION_PROMPT=${BENCH_CAPTION_PROMPT:-1010 128}
 CAPTION_TOKENS=${BENCH_CAPTION_TOKENS:-128}
 THREADS=${BENCH_THREADS:-2}
 REPEATS=${BENCH_REPEATS:-3}
+INT8_KERNELS=${BENCH_INT8_KERNELS-avxvnni avx2}
+LONG_CONTEXT=${BENCH_LONG_CONTEXT-1010}
 [[ -f "$MODEL/config.json" ]] || die "no checkpoint at $MODEL (bench/engine.sh writes it)"
 for tool in jq awk; do command -v "$tool" >/dev/null || die "$tool is needed"; done
 bench_lock
@@ -58,7 +63,7 @@ for p in $PRECISIONS; do
     run "steps-$p" -- --precision "$p" --prompt-tokens 16 --decode-tokens "$STEPS" --batch "$BATCH" --repeats "$REPEATS"
 done
 kernels=()
-for k in avxvnni avx2; do
+for k in $INT8_KERNELS; do
     if env -u OPENBLAS_CORETYPE "$DENSECAP" doctor | grep -E '^int8 kernels' | grep -qw "$k"; then
         kernels+=("$k")
         run "steps-int8-$k" DENSECAP_INT8_KERNEL="$k" -- --precision int8 --prompt-tokens 16 --decode-tokens "$STEPS" --batch "$BATCH" --repeats "$REPEATS"
@@ -72,18 +77,35 @@ for key in $(for p in $PRECISIONS; do echo "steps-$p"; done) $(for k in "${kerne
     jq -r --arg key "$key" '"| \(.precision)\(if ($key | test("int8-")) then " (DENSECAP_INT8_KERNEL=" + ($key | sub("steps-int8-"; "")) + ")" else "" end) | \(if .precision == "int8" then ([.kernels | scan("int8 [^;(]*")][0] | rtrimstr(" ")) elif .precision == "bf16" then (.kernels | split("; ")[0]) else "stored bf16 weights, streaming GEMV" end) | \(.batch1_decode_tok_s * 100 | round / 100) | \(.batch_decode_tok_s * 100 | round / 100) | \(.batch_speedup * 100 | round / 100)× |"' "$RUNDIR/$key.json"
 done
 echo
+for context in $LONG_CONTEXT; do
+    # The decode attention kernel, and its naive twin (DENSECAP_DECODE_ATTENTION=naive: the kernel before, same results).
+    run "steps-long-$context" -- --precision int8 --prompt-tokens 16 --decode-tokens "$STEPS" --batch "$BATCH" --repeats "$REPEATS" \
+        --batch-context-tokens "$context"
+    run "steps-long-$context-naive" DENSECAP_DECODE_ATTENTION=naive -- --precision int8 --prompt-tokens 16 --decode-tokens "$STEPS" \
+        --batch "$BATCH" --repeats "$REPEATS" --batch-context-tokens "$context"
+    echo "Decode steps after $context-token prompts (int8, $STEPS steps, each attending to its sequence's $context-token prompt; alternated, best of $REPEATS each):"
+    echo
+    echo "| decode attention | context tokens | 1 sequence tok/s | $BATCH together, total tok/s | throughput × |"
+    echo "|---|---:|---:|---:|---:|"
+    for arm in "" -naive; do
+        jq -r --arg arm "$arm" '"| \(if $arm == "" then "grouped kernel" else "naive twin (DENSECAP_DECODE_ATTENTION=naive)" end) | \(.batch_context_tokens) | \(.batch1_decode_tok_s * 100 | round / 100) | \(.batch_decode_tok_s * 100 | round / 100) | \(.batch_speedup * 100 | round / 100)× |"' "$RUNDIR/steps-long-$context$arm.json"
+    done
+    echo
+done
 if [[ $CAPTIONS -gt 0 ]]; then
     for prompt in $CAPTION_PROMPT; do
         run "captions-$prompt" -- --precision int8 --prompt-tokens 16 --decode-tokens "$CAPTION_TOKENS" --batch "$BATCH" \
             --captions "$CAPTIONS" --caption-prompt-tokens "$prompt"
     done
     echo "Caption-like requests (int8, \`generate\` one by one against \`generateBatch\` $BATCH at a time, as \`caption\`'s pass 2 answers;"
-    echo "each request a prompt prefilled alone and $CAPTION_TOKENS answer tokens; the ids are checked equal):"
+    echo "each request a prompt prefilled alone and $CAPTION_TOKENS answer tokens; the ids are checked equal). The decode part is"
+    echo "each arm's time less the requests' prefills (requests × one prefill; both arms prefill every prompt alone):"
     echo
-    echo "| requests | prompt tokens | one prefill s | one by one s | batched s | caption throughput × | decode steps × (same run) |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| requests | prompt tokens | one prefill s | one by one s | batched s | caption throughput × | decode part: one by one s | batched s | decode part × | decode steps × (same run) |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for prompt in $CAPTION_PROMPT; do
-        jq -r '"| \(.captions) | \(.caption_prompt_tokens) | \(.caption_prefill_s * 100 | round / 100) | \(.captions_one_by_one_s * 10 | round / 10) | \(.captions_batched_s * 10 | round / 10) | \(.caption_speedup * 100 | round / 100)× | \(.batch_speedup * 100 | round / 100)× |"' "$RUNDIR/captions-$prompt.json"
+        jq -r '(.captions * .caption_prefill_s) as $prefills | (.captions_one_by_one_s - $prefills) as $one | (.captions_batched_s - $prefills) as $many
+            | "| \(.captions) | \(.caption_prompt_tokens) | \(.caption_prefill_s * 100 | round / 100) | \(.captions_one_by_one_s * 10 | round / 10) | \(.captions_batched_s * 10 | round / 10) | \(.caption_speedup * 100 | round / 100)× | \($one * 10 | round / 10) | \($many * 10 | round / 10) | \($one / $many * 100 | round / 100)× | \(.batch_speedup * 100 | round / 100)× |"' "$RUNDIR/captions-$prompt.json"
     done
     echo
 fi

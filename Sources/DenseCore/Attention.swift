@@ -110,30 +110,48 @@ func gemmAttention(
     return out
 }
 
-/// One query (the decode step), heads split over the threads, each head in C
-/// (`dc_attention_decode`: the dot products in 16 lanes; Swift's plain loops summed them one by
-/// one, about 10× slower at a 1000-token context, where it was a quarter of a decode step). A BLAS
-/// call here would be a tiny GEMV, and it leaves OpenBLAS's worker threads spinning on the cores
-/// the bf16 weight kernels need next (measured: decode 10 % slower).
+/// One query (the decode step), heads split over the threads in contiguous ranges (Qwen2's 12
+/// heads on 2 threads: one key/value head each), each range in C (`dc_attention_decode`: a key
+/// block read once for its group's heads, 16 keys' dot products at a time, P·V in registers).
+/// Over Qwen2.5-1.5B's 28 layers at 1,100 keys on 2 threads the naive twin (a head and a key at a
+/// time, the kernel before) costs 7.8 ms per step and this one 2.1 ms, close to reading the 63 MB
+/// of keys and values once (BENCHMARKS.md, "Grouped decode attention"). A BLAS call here would be
+/// a tiny GEMV, and it leaves OpenBLAS's worker threads spinning on the cores the weight kernels
+/// need next (measured: decode 10 % slower).
 private func singleQueryAttention(
     q: Tensor, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyCount: Int, heads: Int, kvHeads: Int, headDim d: Int
 ) -> Tensor {
-    let scale = 1 / Float(d).squareRoot()
     var out = Tensor(uninitialized: [1, heads * d])
     q.scalars.withUnsafeBufferPointer { qp in
         out.scalars.withUnsafeMutableBufferPointer { op in
             let shared = UncheckedSendable((qp.baseAddress!, op.baseAddress!, keys, values))
             Numerics.parallelFor(heads, costPerItem: 4 * keyCount * d) { range in
                 let (qp, op, keys, values) = shared.value
-                var scores = [Float](unsafeUninitializedCapacity: keyCount) { _, n in n = keyCount }
-                scores.withUnsafeMutableBufferPointer { sp in
-                    dc_attention_decode(qp, keys, values, keyCount, kvHeads * d, d, heads / kvHeads, range.lowerBound, range.upperBound,
-                                        scale, sp.baseAddress!, op)
-                }
+                decodeAttention(q: qp, keys: keys, values: values, keyCount: keyCount, kvHeads: kvHeads, headDim: d,
+                                group: heads / kvHeads, heads: range, out: op, naive: useNaiveDecodeAttention)
             }
         }
     }
     return out
+}
+
+/// `DENSECAP_DECODE_ATTENTION=naive` runs the decode step on the naive twin (a head and a key at a
+/// time: the kernel before the grouped one, with the same results), to benchmark against.
+let useNaiveDecodeAttention: Bool = getenv("DENSECAP_DECODE_ATTENTION").map { String(cString: $0) == "naive" } ?? false
+
+/// `dc_attention_decode` (or, with `naive`, its twin `dc_attention_decode_naive`) for the query
+/// heads in `range`: `out[h, 0..<d]` for h in `range`, q `[heads, d]`, keys and values `keyCount`
+/// rows of `kvHeads × d`.
+func decodeAttention(
+    q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyCount: Int, kvHeads: Int, headDim d: Int,
+    group: Int, heads range: Range<Int>, out: UnsafeMutablePointer<Float>, naive: Bool = false
+) {
+    let scale = 1 / Float(d).squareRoot()
+    let kernel = naive ? dc_attention_decode_naive : dc_attention_decode
+    var scores = [Float](unsafeUninitializedCapacity: range.count * keyCount) { _, n in n = range.count * keyCount }
+    scores.withUnsafeMutableBufferPointer { sp in
+        kernel(q, keys, values, keyCount, kvHeads * d, d, group, range.lowerBound, range.upperBound, scale, sp.baseAddress!, out)
+    }
 }
 
 /// `attention` on tensors: keys and values `[keyCount, kvHeads × d]`.

@@ -16,13 +16,6 @@ private func printJSON(_ object: [String: Any]) throws {
     Console.stdout(String(decoding: data, as: UTF8.self) + "\n")
 }
 
-/// Wall-clock seconds `body` takes (monotonic clock).
-private func measure(_ body: () throws -> Void) rethrows -> Double {
-    let start = DispatchTime.now().uptimeNanoseconds
-    try body()
-    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-}
-
 struct BenchLLM: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "llm",
@@ -39,8 +32,11 @@ struct BenchLLM: AsyncParsableCommand {
     @Option(help: "Repetitions; the best is reported.")
     var repeats = 1
 
-    @Option(help: "Also decode this many sequences together (Qwen2Model.forwardBatch, 64-token contexts) and report the total tok/s against one sequence, alternated --repeats times (1: skip).")
+    @Option(help: "Also decode this many sequences together (Qwen2Model.forwardBatch, after --batch-context-tokens prompts) and report the total tok/s against one sequence, alternated --repeats times (1: skip).")
     var batch = 1
+
+    @Option(help: "Prompt tokens before the --batch decode steps (the context each step attends to).")
+    var batchContextTokens = 64
 
     @Option(help: "Also caption-like requests: this many prompts of --caption-prompt-tokens, --decode-tokens each (greedy, no stop), answered one by one (generate) and --batch at a time (generateBatch, as caption's pass 2 does); total time of each (0: skip).")
     var captions = 0
@@ -51,8 +47,8 @@ struct BenchLLM: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        guard batch >= 1, captions >= 0, captionPromptTokens >= 1 else {
-            throw ValidationError("--batch and --caption-prompt-tokens must be at least 1, --captions at least 0")
+        guard batch >= 1, captions >= 0, captionPromptTokens >= 1, batchContextTokens >= 1 else {
+            throw ValidationError("--batch, --batch-context-tokens and --caption-prompt-tokens must be at least 1, --captions at least 0")
         }
     }
 
@@ -62,18 +58,17 @@ struct BenchLLM: AsyncParsableCommand {
         try await reportingErrors {
             let directory = try await modelOptions.languageModelDirectory(logger: logger)
             var model: Qwen2Model!
-            let loadTime = try measure { model = try Qwen2Model.load(directory: directory, logger: logger, precision: modelOptions.precision.llm) }
+            let loadTime = try measureSeconds { model = try Qwen2Model.load(directory: directory, logger: logger, precision: modelOptions.precision.llm) }
             let c = model.config
-            // Deterministic prompt ids spread over the vocabulary (content does not change the cost).
-            let ids = (0..<promptTokens).map { ($0 * 7919 + 13) % min(model.vocabularyRows, 50_000) }
+            let ids = model.benchmarkPrompt(promptTokens, salt: 13)
             var bestPrefill = Double.infinity, bestDecode = Double.infinity
             for _ in 0..<max(1, repeats) {
                 var cache = KVCache(config: c, capacity: promptTokens + decodeTokens)
                 let embeddings = try model.embed(ids)
                 var logits = Tensor(zeros: [1])
-                bestPrefill = min(bestPrefill, measure { logits = model.forward(embeddings, cache: &cache) })
+                bestPrefill = min(bestPrefill, measureSeconds { logits = model.forward(embeddings, cache: &cache) })
                 var next = logits.scalars.indices.max { logits.scalars[$0] < logits.scalars[$1] }!
-                let decodeTime = try measure {
+                let decodeTime = try measureSeconds {
                     for _ in 0..<decodeTokens {
                         logits = model.forward(try model.embed([next]), cache: &cache)
                         next = logits.scalars.indices.max { logits.scalars[$0] < logits.scalars[$1] }!
@@ -90,52 +85,19 @@ struct BenchLLM: AsyncParsableCommand {
             let attentionFlops = 2 * 2 * (L * L / 2) * Double(c.heads * c.headDim) * Double(c.layers)
             let headFlops = 2 * H * Double(model.vocabularyRows)
             let prefillFlops = blockFlops + attentionFlops + headFlops
-            // Batched decode: `batch` sequences after 64-token prompts, against one sequence alike.
+            // Batched decode and caption-like requests (`Engine/Generation/BatchBenchmark.swift`).
             var batched: [String: Any] = [:]
             if batch > 1 {
-                let context = 64
-                func decodeRate(_ b: Int) throws -> Double {
-                    var caches = try (0..<b).map { s -> KVCache in
-                        var cache = KVCache(config: c, capacity: context + decodeTokens)
-                        let prompt = (0..<context).map { ($0 * 7919 + 13 + s * 101) % min(model.vocabularyRows, 50_000) }
-                        _ = model.forward(try model.embed(prompt), cache: &cache)
-                        return cache
-                    }
-                    var next = (0..<b).map { 100 + $0 }
-                    let seconds = try measure {
-                        for _ in 0..<decodeTokens {
-                            let logits = model.forwardBatch(try model.embed(next), caches: &caches)
-                            let V = logits.shape[1]
-                            next = (0..<b).map { r in (0..<V).max { logits.scalars[r * V + $0] < logits.scalars[r * V + $1] }! }
-                        }
-                    }
-                    return Double(b * decodeTokens) / seconds
-                }
-                // Alternated, best of --repeats each: load that comes and goes hits both alike.
-                var one = 0.0, many = 0.0
-                for _ in 0..<max(1, repeats) {
-                    one = max(one, try decodeRate(1))
-                    many = max(many, try decodeRate(batch))
-                }
-                batched = ["batch": batch, "batch_context_tokens": context, "batch1_decode_tok_s": one,
-                           "batch_decode_tok_s": many, "batch_speedup": many / one]
+                let r = try model.measureBatchedDecode(batch: batch, contextTokens: batchContextTokens, steps: decodeTokens, repeats: repeats)
+                batched = ["batch": r.batch, "batch_context_tokens": r.contextTokens, "batch1_decode_tok_s": r.oneSequenceTokensPerSecond,
+                           "batch_decode_tok_s": r.batchTokensPerSecond, "batch_speedup": r.speedup]
             }
-            // Caption throughput: the same requests one by one and `batch` at a time, the whole
-            // answer each (prefill and decode); the ids must be the same either way.
             if captions > 0 {
-                let options = GenerationOptions(maxNewTokens: decodeTokens)
-                let prompts = try (0..<captions).map { s in
-                    try model.embed((0..<captionPromptTokens).map { ($0 * 7919 + 29 + s * 131) % min(model.vocabularyRows, 50_000) })
-                }
-                var alone: [[Int]] = [], together: [[Int]] = []
-                let oneByOne = try measure { alone = try prompts.map { try model.generate(prompt: $0, options: options) } }
-                let batchedTime = try measure { together = try model.generateBatch(prompts: prompts, options: options, maxBatch: batch) }
-                guard alone == together else { throw ValidationError("batched captions differ from one-by-one captions") }
-                var cache = KVCache(config: c, capacity: captionPromptTokens)
-                let prefill = measure { _ = model.forward(prompts[0], cache: &cache) }
-                batched.merge(["captions": captions, "caption_prompt_tokens": captionPromptTokens, "caption_tokens": decodeTokens,
-                               "captions_one_by_one_s": oneByOne, "captions_batched_s": batchedTime,
-                               "caption_speedup": oneByOne / batchedTime, "caption_prefill_s": prefill,
+                let r = try model.measureCaptionThroughput(requests: captions, promptTokens: captionPromptTokens, answerTokens: decodeTokens,
+                                                           batch: batch)
+                batched.merge(["captions": r.requests, "caption_prompt_tokens": r.promptTokens, "caption_tokens": r.answerTokens,
+                               "captions_one_by_one_s": r.oneByOneSeconds, "captions_batched_s": r.batchedSeconds,
+                               "caption_speedup": r.speedup, "caption_prefill_s": r.prefillSeconds,
                                "captions_identical": true]) { _, new in new }
             }
             try printJSON(batched.merging([
@@ -179,7 +141,7 @@ struct BenchGEMM: ParsableCommand {
             var best = Double.infinity
             var spent = 0.0
             while spent < self.seconds || best == .infinity {
-                let t = measure { _ = linear(x, weight: w) }
+                let t = measureSeconds { _ = linear(x, weight: w) }
                 best = min(best, t)
                 spent += t
             }
@@ -229,7 +191,7 @@ struct BenchResize: ParsableCommand {
             var best = Double.infinity
             var spent = 0.0
             while spent < self.seconds || best == .infinity {
-                let t = measure { _ = pillowResize(image, width: w, height: h, filter: resample) }
+                let t = measureSeconds { _ = pillowResize(image, width: w, height: h, filter: resample) }
                 best = min(best, t)
                 spent += t
             }
@@ -275,7 +237,7 @@ struct BenchVision: AsyncParsableCommand {
             let nested = (directory as NSString).appendingPathComponent("vision_tower")
             let folder = FileManager.default.fileExists(atPath: (nested as NSString).appendingPathComponent("config.json")) ? nested : directory
             var tower: SiglipVisionModel!
-            let loadTime = try measure {
+            let loadTime = try measureSeconds {
                 tower = try SiglipVisionModel.load(directory: folder, selectLayer: selectLayer, precision: precision)
             }
             let c = tower.config
@@ -284,7 +246,7 @@ struct BenchVision: AsyncParsableCommand {
             let pixels = Tensor(shape: [3, S, S], scalars: (0..<(3 * S * S)).map { Float(($0 * 37) % 255) / 127.5 - 1 })
             var best = Double.infinity
             for _ in 0..<max(1, repeats) {
-                best = min(best, measure { _ = tower(pixels) })
+                best = min(best, measureSeconds { _ = tower(pixels) })
             }
             let flops = tower.forwardFLOPs
             logger.debug("tower: \(tower.runLayers) of \(c.layers) blocks, \(flops / 1e12) TFLOP per tile")

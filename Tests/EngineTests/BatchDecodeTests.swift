@@ -71,6 +71,20 @@ import Testing
                                         options: GenerationOptions(maxNewTokens: 2))
         }
     }
+
+    /// `bench llm --batch/--captions` (`BatchBenchmark.swift`): both arms run and agree.
+    @Test func batchBenchmarksRun() throws {
+        let model = try Qwen2Model.load(directory: try fixture("tiny-qwen2"), logger: silentLogger, precision: .int8)
+        let rate = try model.measureBatchedDecode(batch: 3, contextTokens: 8, steps: 4, repeats: 1)
+        #expect(rate.batch == 3 && rate.contextTokens == 8)
+        #expect(rate.oneSequenceTokensPerSecond > 0 && rate.batchTokensPerSecond > 0 && rate.speedup.isFinite)
+        let captions = try model.measureCaptionThroughput(requests: 3, promptTokens: 12, answerTokens: 5, batch: 2)
+        #expect(captions.requests == 3 && captions.promptTokens == 12 && captions.answerTokens == 5)
+        #expect(captions.oneByOneSeconds > 0 && captions.batchedSeconds > 0 && captions.prefillSeconds > 0)
+        #expect(model.benchmarkPrompt(12, salt: 29) != model.benchmarkPrompt(12, salt: 160))
+        #expect(abs(captions.speedup - captions.oneByOneSeconds / captions.batchedSeconds) < 1e-12)
+        #expect(BatchBenchmarkError.batchedDiffer(request: 2).description.contains("request 2"))
+    }
 }
 
 @Suite struct PrecisionSettingsTests {

@@ -55,9 +55,13 @@ void dc_attention_block(const float *q, size_t ldq, size_t rows, const float *kt
 
 // One query per head (the decode step): out[h, 0..<d] = softmax_j(scale · q_h · k_j) · v over the
 // `count` keys, for heads [head_begin, head_end); head h reads key/value head h / group, at column
-// (h / group) · d of rows with stride ld. q [heads, d]; scores: scratch of `count` floats.
+// (h / group) · d of rows with stride ld. q [heads, d]; scores: scratch [head_end − head_begin, count]
+// (left holding the heads' softmax weights). Each head's result is the same whatever range holds it.
 void dc_attention_decode(const float *q, const float *keys, const float *values, size_t count, size_t ld, size_t d,
                          size_t group, size_t head_begin, size_t head_end, float scale, float *scores, float *out);
+// Its naive twin (plain loops, the same summation order): the fast kernel equals it exactly.
+void dc_attention_decode_naive(const float *q, const float *keys, const float *values, size_t count, size_t ld, size_t d,
+                               size_t group, size_t head_begin, size_t head_end, float scale, float *scores, float *out);
 
 // MARK: reduced precision (lowprecision.c)
 // Whether this CPU has native bf16 dot products (AVX512_BF16); dc_gemm_bf16dot needs them.
