@@ -16,7 +16,10 @@ static inline void dc_keep_large_allocations(void) {
 // each spins in sched_yield for about 2^28 cycles (0.1 s) before it sleeps, in every process,
 // whether or not it ever multiplies a matrix. Shutting the pool down joins them at once; the next
 // threaded BLAS call starts it again (exec_blas: `if (blas_server_avail == 0) blas_thread_init()`),
-// which is what OpenBLAS's own fork handler relies on. Exported by libopenblas, not in cblas.h.
-int blas_thread_shutdown_(void);
-static inline void dc_blas_park_threads(void) { blas_thread_shutdown_(); }
+// which is what OpenBLAS's own fork handler relies on. Exported by the threaded libopenblas, not in
+// cblas.h; weak, so a single-threaded (serial) OpenBLAS without it still loads, and nothing happens.
+int blas_thread_shutdown_(void) __attribute__((weak));
+static inline void dc_blas_park_threads(void) {
+    if (blas_thread_shutdown_) blas_thread_shutdown_();
+}
 #endif
