@@ -12,8 +12,7 @@ public struct ArchiveSupervisor {
     public let command: [String]
     public let logger: Logger
 
-    public init(store: any ArchiveStore, settings: ArchiveSettings, workers: Int, command: [String],
-                logger: Logger) {
+    public init(store: any ArchiveStore, settings: ArchiveSettings, workers: Int, command: [String], logger: Logger) {
         self.store = store
         self.settings = settings
         self.workers = workers

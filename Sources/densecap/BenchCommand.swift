@@ -67,11 +67,11 @@ struct BenchLLM: AsyncParsableCommand {
                 let embeddings = try model.embed(ids)
                 var logits = Tensor(zeros: [1])
                 bestPrefill = min(bestPrefill, measureSeconds { logits = model.forward(embeddings, cache: &cache) })
-                var next = logits.scalars.indices.max { logits.scalars[$0] < logits.scalars[$1] }!
+                var next = argmaxRows(logits)[0]
                 let decodeTime = try measureSeconds {
                     for _ in 0..<decodeTokens {
                         logits = model.forward(try model.embed([next]), cache: &cache)
-                        next = logits.scalars.indices.max { logits.scalars[$0] < logits.scalars[$1] }!
+                        next = argmaxRows(logits)[0]
                     }
                 }
                 bestDecode = min(bestDecode, decodeTime)
