@@ -16,8 +16,6 @@
 # BENCH_LONG_CONTEXT ("1010": int8 decode steps also after prompts this long, each step attending
 # to them, as a caption request's answer does; "" skips).
 set -euo pipefail
-log() { echo "batch_decode: $*" >&2; }
-die() { log "$*"; exit 1; }
 source "$(dirname "$0")/lib.sh"
 
 MODEL=${BENCH_MODEL:-$BENCH_DIR/qwen2.5-1.5b-random}

@@ -48,8 +48,6 @@ for arg in "$@"; do
     esac
 done
 
-log() { printf '[memory8b %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { printf 'memory8b.sh: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
